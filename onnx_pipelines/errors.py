@@ -1,0 +1,77 @@
+"""Exceptions raised by onnx-pipelines.
+
+Every error the library raises on purpose derives from :class:`OnnxPipelinesError` and also from
+the built-in exception a caller would naturally catch (``ValueError``, ``FileNotFoundError``, ...).
+Messages name the bad value, what is allowed, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class OnnxPipelinesError(Exception):
+    """Base class of every error raised by onnx-pipelines."""
+
+
+class ModelNotFoundError(OnnxPipelinesError, FileNotFoundError):
+    """A model path does not exist (or a hub id could not be resolved)."""
+
+
+class InvalidModelError(OnnxPipelinesError, ValueError):
+    """A folder exists but does not hold a usable model (no config.json, no weights, no tokenizer)."""
+
+
+class UnsupportedTaskError(OnnxPipelinesError, ValueError):
+    """The task name is not in the task registry."""
+
+
+class TaskMismatchError(OnnxPipelinesError, ValueError):
+    """The model's head does not fit the requested task."""
+
+
+class UnsupportedArchitectureError(OnnxPipelinesError, ValueError):
+    """The ONNX exporter does not support this architecture (or this architecture for this task)."""
+
+
+class CorruptModelError(OnnxPipelinesError, ValueError):
+    """An ``.onnx`` file is truncated, corrupt, or fails ``onnx.checker``."""
+
+
+class ProviderUnavailableError(OnnxPipelinesError, RuntimeError):
+    """The requested ONNX Runtime execution provider is not available."""
+
+
+class InvalidConfigError(OnnxPipelinesError, ValueError):
+    """An invalid optimize / quantize / variant / runtime setting."""
+
+
+class InvalidInputError(OnnxPipelinesError, ValueError):
+    """Bad inference input: empty, ``None``, wrong type, ..."""
+
+
+class ExportError(OnnxPipelinesError, RuntimeError):
+    """Exporting, optimizing or quantizing failed, or the result disagrees with PyTorch."""
+
+
+class DatasetError(OnnxPipelinesError, ValueError):
+    """A dataset could not be loaded or lacks the columns a task needs."""
+
+
+class ParityError(OnnxPipelinesError, RuntimeError):
+    """The parity evaluation could not be carried out."""
+
+
+__all__ = [
+    "CorruptModelError",
+    "DatasetError",
+    "ExportError",
+    "InvalidConfigError",
+    "InvalidInputError",
+    "InvalidModelError",
+    "ModelNotFoundError",
+    "OnnxPipelinesError",
+    "ParityError",
+    "ProviderUnavailableError",
+    "TaskMismatchError",
+    "UnsupportedArchitectureError",
+    "UnsupportedTaskError",
+]
