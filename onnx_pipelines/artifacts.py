@@ -1,0 +1,200 @@
+"""Build a variant as a chain of cached steps: export → optimize → quantize.
+
+Each step is its own cached artifact keyed on its parent, so ``O2`` and ``O2+int8-dynamic`` share one
+export and one optimization. A folder that already holds ``model.onnx`` skips the export step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from onnx_pipelines.cache import Artifact, ArtifactCache
+from onnx_pipelines.config import OptimizeSettings, QuantizeSettings, config_fingerprint
+from onnx_pipelines.errors import CorruptModelError
+from onnx_pipelines.export import check_exportable, check_head, export_model, validate_against_torch
+from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
+from onnx_pipelines.optimize import optimize_model
+from onnx_pipelines.quantize import quantize_model
+from onnx_pipelines.tasks import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+EXPORT_ATOL = 1e-4
+#: fp32 graph fusions reorder float sums; O3 also swaps GELU for its tanh approximation.
+OPTIMIZE_ATOL = {"O1": 1e-4, "O2": 1e-4, "O3": 5e-3, "custom": 5e-3}
+
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def build_variant(
+    source: ModelSource,
+    task: TaskSpec,
+    *,
+    optimize: OptimizeSettings | None = None,
+    quantize: QuantizeSettings | None = None,
+    cache: ArtifactCache | None = None,
+    calibration_batches: Sequence[dict[str, Any]] | None = None,
+    trust_remote_code: bool = False,
+    opset: int | None = None,
+    validate: bool = True,
+    progress: Progress = _noop,
+) -> Artifact:
+    """Return the cached artifact for (model, task, optimize, quantize), building missing steps.
+
+    Args:
+        source: The resolved model.
+        task: The task the graph is exported for.
+        optimize: Graph optimization step, or ``None``.
+        quantize: Quantization step, or ``None``.
+        cache: Where artifacts live (default cache folder when ``None``).
+        calibration_batches: Tokenized calibration rows, for static quantization.
+        trust_remote_code: Passed to the exporter; off unless the user asks.
+        opset: ONNX opset to export with (Optimum's default when ``None``).
+        validate: Compare fp32 steps against PyTorch on real text (raises past tolerance).
+        progress: Called with a short message before each step that has to be built.
+
+    Raises:
+        ExportError, CorruptModelError, TaskMismatchError, UnsupportedArchitectureError.
+    """
+    cache = cache or ArtifactCache()
+    group = f"{source.name}-{source.content_hash()[:12]}"
+    base = _base_artifact(source, task, cache, group, trust_remote_code, opset, validate, progress)
+    current = base
+    prefix = "model"
+    if optimize is not None:
+        atol = OPTIMIZE_ATOL.get(optimize.label, 5e-3)
+        can_validate = validate and source.has_torch_weights and not optimize.needs_gpu
+        prefix = f"{prefix}_{optimize.label}"
+        optimized_file = f"{prefix}.onnx"
+        current = _step(
+            cache, group, optimize.label, current,
+            {"step": "optimize", "settings": config_fingerprint(optimize.config)},
+            lambda tmp, parent: _optimize_build(
+                tmp, parent, optimize, optimized_file, source, task, atol if can_validate else None),
+            progress, f"Optimizing graph ({optimize.label})",
+        )
+    if quantize is not None:
+        calibration_hash = _hash_batches(calibration_batches) if quantize.is_static else None
+        name = f"{optimize.label}_{quantize.label}" if optimize else quantize.label
+        out_file = f"{prefix}_{quantize.label}.onnx"
+        current = _step(
+            cache, group, name, current,
+            {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash},
+            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration_batches),
+            progress, f"Quantizing to int8 ({quantize.label})",
+        )
+    return current
+
+
+def _base_artifact(source: ModelSource, task: TaskSpec, cache: ArtifactCache, group: str,
+                   trust_remote_code: bool, opset: int | None, validate: bool, progress: Progress) -> Artifact:
+    if source.onnx_file is not None:
+        check_head(source.config(), task, source.path)
+        check_onnx_file(source.onnx_file)
+        manifest = {"name": "pre-exported", "model_file": source.onnx_file.name, "source": str(source.path)}
+        return Artifact(source.path, source.onnx_file.name, manifest, built=False)
+    check_exportable(source, task)
+    key = {
+        "step": "export",
+        "model": source.content_hash(),
+        "hub_id": source.hub_id,
+        "revision": source.revision,
+        "export_task": task.export_task,
+        "opset": opset,
+        "validated": validate,
+    }
+
+    def build(tmp: Path) -> tuple[str, dict[str, Any]]:
+        progress(f"Exporting {source.name} to ONNX ({task.export_task})")
+        onnx_path = export_model(source, task, tmp, trust_remote_code=trust_remote_code, opset=opset)
+        copy_support_files(source.path, tmp)
+        extra: dict[str, Any] = {"source": str(source.path), "task": task.name}
+        if validate:
+            progress("Validating the export against PyTorch on real text")
+            extra["validation"] = validate_against_torch(source, task, onnx_path, atol=EXPORT_ATOL).as_dict()
+        return onnx_path.name, extra
+
+    return cache.get_or_build(f"{group}", "export", key, build)
+
+
+def _step(cache: ArtifactCache, group: str, name: str, parent: Artifact, key: dict[str, Any],
+          build: Callable[[Path, Artifact], tuple[str, dict[str, Any]]], progress: Progress,
+          message: str) -> Artifact:
+    def run(tmp: Path) -> tuple[str, dict[str, Any]]:
+        progress(message)
+        copy_support_files(parent.path, tmp)
+        model_file, extra = build(tmp, parent)
+        return model_file, {"parent": str(parent.path), **extra}
+
+    parent_id = parent.manifest.get("key") or str(parent.path)
+    return cache.get_or_build(group, name, {**key, "parent": parent_id}, run)
+
+
+def _optimize_build(tmp: Path, parent: Artifact, settings: OptimizeSettings, out_file: str,
+                    source: ModelSource, task: TaskSpec, atol: float | None) -> tuple[str, dict[str, Any]]:
+    path = optimize_model(parent.path, parent.model_file, tmp, settings, out_file)
+    for leftover in ("ort_config.json",):
+        (tmp / leftover).unlink(missing_ok=True)
+    extra: dict[str, Any] = {"optimize": settings.label}
+    if atol is not None:
+        extra["validation"] = validate_against_torch(source, task, path, atol=atol).as_dict()
+    return path.name, extra
+
+
+def _quantize_build(tmp: Path, parent: Artifact, settings: QuantizeSettings, out_file: str,
+                    calibration_batches: Sequence[dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+    path = quantize_model(parent.path, parent.model_file, tmp, settings, out_file,
+                          calibration_batches=calibration_batches)
+    (tmp / "ort_config.json").unlink(missing_ok=True)
+    extra: dict[str, Any] = {"quantize": settings.label}
+    if settings.is_static and calibration_batches:
+        extra["calibration_rows"] = sum(len(b["input_ids"]) for b in calibration_batches)
+    return path.name, extra
+
+
+def copy_support_files(src: Path, dst: Path) -> None:
+    """Copy config, tokenizer and sentence-transformers pooling files (never ONNX graphs or weights)."""
+    for name in ("config.json", *TOKENIZER_FILES, *SENTENCE_TRANSFORMERS_FILES):
+        source_file = src / name
+        if source_file.is_file() and not (dst / name).exists():
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source_file, dst / name)
+
+
+def check_onnx_file(path: Path) -> None:
+    """Run ``onnx.checker`` on a graph file.
+
+    Raises:
+        CorruptModelError: For truncated, corrupt or invalid graphs.
+    """
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as e:  # protobuf DecodeError, ValidationError, OSError ...
+        raise CorruptModelError(
+            f"{str(path)!r} is not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            "It may be truncated or corrupt: export it again (onnx-pipelines export ...)."
+        ) from e
+
+
+def _hash_batches(batches: Sequence[dict[str, Any]] | None) -> str | None:
+    if not batches:
+        return None
+    digest = hashlib.sha256()
+    for batch in batches:
+        for key in sorted(batch):
+            digest.update(key.encode())
+            digest.update(np.ascontiguousarray(batch[key]).tobytes())
+    return digest.hexdigest()[:16]

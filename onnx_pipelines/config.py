@@ -1,0 +1,304 @@
+"""Settings for the optimize and quantize steps, and variant names such as ``"O2+int8-dynamic"``.
+
+A *variant* is what the parity evaluator and the benchmarks compare: a plain fp32 export, optionally
+graph-optimized (``O1``-``O4``) and optionally int8-quantized (dynamic or static). Presets live in one
+table each and resolve through one factory, as in sentence-transformers' ONNX backend helpers, so the
+artifact's file name says what it holds (``model_O2_qint8_avx512_vnni.onnx``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import platform
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from onnx_pipelines.errors import InvalidConfigError
+
+OPTIMIZATION_LEVELS: tuple[str, ...] = ("O1", "O2", "O3", "O4")
+QUANTIZE_MODES: tuple[str, ...] = ("dynamic", "static")
+CPU_ISAS: tuple[str, ...] = ("avx512_vnni", "avx512", "avx2", "arm64")
+
+
+class CalibrationMethod(str, enum.Enum):
+    """How static quantization picks activation ranges from calibration data."""
+
+    MINMAX = "minmax"
+    ENTROPY = "entropy"
+    PERCENTILE = "percentile"
+
+
+@lru_cache(maxsize=1)
+def detect_cpu_isa() -> str:
+    """Return the best int8 instruction set of this CPU, one of :data:`CPU_ISAS`.
+
+    Reads ``/proc/cpuinfo`` flags on Linux; ARM machines report ``arm64``; anything unknown falls back
+    to ``avx2``, which every x86-64 CPU of the last decade supports.
+
+    Returns:
+        ``"avx512_vnni"``, ``"avx512"``, ``"avx2"`` or ``"arm64"``.
+    """
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    flags: set[str] = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("flags"):
+                flags.update(line.split(":", 1)[1].split())
+                break
+    if "avx512_vnni" in flags or "avx512vnni" in flags:
+        return "avx512_vnni"
+    if "avx512f" in flags:
+        return "avx512"
+    return "avx2"
+
+
+def config_fingerprint(config: Any) -> dict[str, Any]:
+    """A JSON-safe dict describing an Optimum config dataclass (enums by value), for cache keys."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        raw = dataclasses.asdict(config)
+    else:
+        raw = dict(vars(config))
+    return json.loads(json.dumps(raw, sort_keys=True, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value if not isinstance(value.value, enum.Enum) else str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class OptimizeSettings:
+    """A resolved graph-optimization step.
+
+    Attributes:
+        label: ``"O1"``-``"O4"`` for presets, ``"custom"`` for a user ``OptimizationConfig``.
+        config: The Optimum ``OptimizationConfig`` to apply.
+    """
+
+    label: str
+    config: Any
+
+    @property
+    def needs_gpu(self) -> bool:
+        """Whether the step produces fp16 graphs that only run on a GPU (``O4`` or ``fp16=True``)."""
+        return bool(getattr(self.config, "fp16", False))
+
+
+@dataclass(frozen=True)
+class QuantizeSettings:
+    """A resolved int8 quantization step.
+
+    Attributes:
+        label: File-name friendly description, e.g. ``"qint8_avx512_vnni"`` or ``"static_minmax_avx512_vnni"``.
+        config: The Optimum ``QuantizationConfig``.
+        calibration_method: For static quantization, the calibration method.
+        calibration_samples: For static quantization, how many dataset rows calibrate the ranges.
+        percentile: For the percentile method, the percentile kept.
+    """
+
+    label: str
+    config: Any
+    calibration_method: CalibrationMethod | None = None
+    calibration_samples: int = 128
+    percentile: float = 99.999
+
+    @property
+    def is_static(self) -> bool:
+        """Whether activations are quantized with ranges calibrated on data."""
+        return bool(self.config.is_static)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this step in the cache key."""
+        data: dict[str, Any] = {"label": self.label, "config": config_fingerprint(self.config)}
+        if self.is_static:
+            data.update(
+                calibration_method=self.calibration_method.value if self.calibration_method else None,
+                calibration_samples=self.calibration_samples,
+                percentile=self.percentile,
+            )
+        return data
+
+
+def resolve_optimize(optimize: Any) -> OptimizeSettings | None:
+    """Turn ``None``, ``"O1"``-``"O4"`` or an Optimum ``OptimizationConfig`` into :class:`OptimizeSettings`.
+
+    Raises:
+        InvalidConfigError: For any other value.
+    """
+    if optimize is None:
+        return None
+    from optimum.onnxruntime.configuration import AutoOptimizationConfig, OptimizationConfig
+
+    if isinstance(optimize, OptimizationConfig):
+        return OptimizeSettings(label="custom", config=optimize)
+    if isinstance(optimize, str) and optimize.upper() in OPTIMIZATION_LEVELS:
+        level = optimize.upper()
+        return OptimizeSettings(label=level, config=AutoOptimizationConfig.with_optimization_level(level))
+    raise InvalidConfigError(
+        f"optimize={optimize!r} is not valid. Use None, one of {', '.join(OPTIMIZATION_LEVELS)} "
+        "(O4 = O3 + fp16, GPU only), or an optimum.onnxruntime.OptimizationConfig."
+    )
+
+
+def resolve_quantize(
+    quantize: Any,
+    *,
+    isa: str | None = None,
+    per_channel: bool = False,
+    calibration_method: str | CalibrationMethod = CalibrationMethod.MINMAX,
+    calibration_samples: int = 128,
+    percentile: float = 99.999,
+) -> QuantizeSettings | None:
+    """Turn ``None``, ``"dynamic"``, ``"static"`` or an Optimum ``QuantizationConfig`` into settings.
+
+    The int8 recipe is chosen for the CPU it runs on (``avx512_vnni`` / ``avx512`` / ``avx2`` / ``arm64``)
+    unless ``isa`` names one.
+
+    Args:
+        quantize: The user's value.
+        isa: Force an instruction set instead of detecting it.
+        per_channel: Quantize weights per output channel (slower, sometimes more accurate).
+        calibration_method: ``minmax``, ``entropy`` or ``percentile`` (static only).
+        calibration_samples: Rows of the calibration dataset to use (static only).
+        percentile: Percentile kept by the ``percentile`` method.
+
+    Raises:
+        InvalidConfigError: For an unknown mode, instruction set or calibration method.
+    """
+    if quantize is None:
+        return None
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig, QuantizationConfig
+
+    if isinstance(quantize, QuantizationConfig):
+        kind = "static" if quantize.is_static else "qint8"
+        return QuantizeSettings(
+            label=f"{kind}_custom",
+            config=quantize,
+            calibration_method=_calibration_method(calibration_method) if quantize.is_static else None,
+            calibration_samples=calibration_samples,
+            percentile=percentile,
+        )
+    if not isinstance(quantize, str) or quantize.lower() not in QUANTIZE_MODES:
+        raise InvalidConfigError(
+            f"quantize={quantize!r} is not valid. Use None, 'dynamic' (int8, no data needed), "
+            "'static' (int8 calibrated on a dataset: pass calibration_dataset=...), "
+            "or an optimum.onnxruntime.QuantizationConfig."
+        )
+    isa = isa or detect_cpu_isa()
+    if isa not in CPU_ISAS:
+        raise InvalidConfigError(f"isa={isa!r} is not valid; use one of {', '.join(CPU_ISAS)}.")
+    is_static = quantize.lower() == "static"
+    factory = getattr(AutoQuantizationConfig, isa)
+    if is_static:
+        # Static int8 for transformers: QDQ format, symmetric weights; ORT fuses QDQ pairs into int8 kernels.
+        config = factory(is_static=True, per_channel=per_channel)
+        method = _calibration_method(calibration_method)
+        label = f"static_{method.value}_{isa}"
+        return QuantizeSettings(
+            label=label,
+            config=config,
+            calibration_method=method,
+            calibration_samples=calibration_samples,
+            percentile=percentile,
+        )
+    config = factory(is_static=False, per_channel=per_channel)
+    return QuantizeSettings(label=f"qint8_{isa}{'_pc' if per_channel else ''}", config=config)
+
+
+def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:
+    try:
+        return CalibrationMethod(value)
+    except ValueError as e:
+        allowed = ", ".join(m.value for m in CalibrationMethod)
+        raise InvalidConfigError(f"calibration_method={value!r} is not valid; use one of {allowed}.") from e
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named ONNX variant: optional graph optimization, then optional int8 quantization.
+
+    Spelled ``fp32``, ``O1``..``O4``, ``int8-dynamic``, ``int8-static`` or ``O2+int8-dynamic`` etc.
+
+    Example:
+        >>> Variant.parse("O2+int8-dynamic")
+        Variant(optimize='O2', quantize='dynamic')
+        >>> Variant.parse("fp32").name
+        'fp32'
+    """
+
+    optimize: str | None = None
+    quantize: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimize is not None and self.optimize not in OPTIMIZATION_LEVELS:
+            raise InvalidConfigError(
+                f"Variant optimize level {self.optimize!r} is not one of {', '.join(OPTIMIZATION_LEVELS)}."
+            )
+        if self.quantize is not None and self.quantize not in QUANTIZE_MODES:
+            raise InvalidConfigError(
+                f"Variant quantize mode {self.quantize!r} is not one of {', '.join(QUANTIZE_MODES)}."
+            )
+
+    @property
+    def name(self) -> str:
+        """The canonical spelling, e.g. ``"O2+int8-dynamic"``."""
+        parts = [p for p in (self.optimize, f"int8-{self.quantize}" if self.quantize else None) if p]
+        return "+".join(parts) if parts else "fp32"
+
+    @classmethod
+    def parse(cls, spec: str) -> Variant:
+        """Parse a variant name.
+
+        Raises:
+            InvalidConfigError: If the spec is not a known spelling.
+        """
+        text = spec.strip()
+        if not text:
+            raise InvalidConfigError("Empty variant name; use e.g. fp32, O2, int8-dynamic, O2+int8-dynamic.")
+        optimize: str | None = None
+        quantize: str | None = None
+        for part in text.split("+"):
+            token = part.strip()
+            if token.lower() == "fp32":
+                continue
+            if token.upper() in OPTIMIZATION_LEVELS and optimize is None:
+                optimize = token.upper()
+            elif token.lower().startswith("int8-") and quantize is None:
+                quantize = token.lower().removeprefix("int8-")
+                if quantize not in QUANTIZE_MODES:
+                    raise InvalidConfigError(_bad_variant(spec))
+            else:
+                raise InvalidConfigError(_bad_variant(spec))
+        return cls(optimize=optimize, quantize=quantize)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _bad_variant(spec: str) -> str:
+    return (
+        f"Unknown variant {spec!r}. Use fp32, O1, O2, O3, O4, int8-dynamic, int8-static, "
+        "or an optimization level joined with a quantization, e.g. O2+int8-dynamic."
+    )
+
+
+def parse_variants(specs: str | list[str] | tuple[str, ...]) -> list[Variant]:
+    """Parse a comma-separated string or a list of variant names, keeping order and dropping repeats."""
+    items = specs.split(",") if isinstance(specs, str) else list(specs)
+    seen: dict[str, Variant] = {}
+    for item in items:
+        variant = Variant.parse(item)
+        seen.setdefault(variant.name, variant)
+    if not seen:
+        raise InvalidConfigError("No variants given; use e.g. --variants fp32,O2,O2+int8-dynamic.")
+    return list(seen.values())

@@ -1,0 +1,226 @@
+"""Export a transformers model to ONNX with Optimum, and prove the export matches PyTorch.
+
+Optimum validates exports on random dummy inputs and only *warns* past tolerance; here the export is
+compared on real tokenized text (padded batches of different lengths, and text pairs where the task
+takes them) and a mismatch is an :class:`~onnx_pipelines.errors.ExportError` carrying the numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from onnx_pipelines.errors import ExportError, TaskMismatchError, UnsupportedArchitectureError
+from onnx_pipelines.model_source import ModelSource
+from onnx_pipelines.tasks import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+#: Real sentences of very different lengths; the longest is cut at the model's max length.
+VALIDATION_TEXTS: tuple[str, ...] = (
+    "Shares rose sharply after the bank reported record profits.",
+    "The striker scored twice in the second half.",
+    "Ministers met on Tuesday to discuss the new budget, which opposition leaders said would raise "
+    "taxes for working families while doing little to reduce the deficit inherited from the last "
+    "government. The chancellor defended the plan in a speech to parliament.",
+    "A new phone with a folding screen goes on sale next month.",
+    " ".join(
+        ["The film festival opened with a premiere attended by actors, directors and critics from around "
+         "the world, and the jury promised a programme full of surprises."] * 12
+    ),
+)
+VALIDATION_PAIRS: tuple[tuple[str, str], ...] = (
+    ("Who scored the goal?", "The striker scored twice in the second half."),
+    ("What rose?", "Shares rose sharply after the bank reported record profits."),
+)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """How far ONNX outputs are from the PyTorch reference on the validation texts."""
+
+    output_name: str
+    max_abs_diff: float
+    mean_abs_diff: float
+    atol: float
+    num_texts: int
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.max_abs_diff)) and self.max_abs_diff <= self.atol
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "output_name": self.output_name,
+            "max_abs_diff": self.max_abs_diff,
+            "mean_abs_diff": self.mean_abs_diff,
+            "atol": self.atol,
+            "num_texts": self.num_texts,
+            "passed": self.passed,
+        }
+
+
+def check_exportable(source: ModelSource, task: TaskSpec) -> None:
+    """Check, before exporting, that the exporter supports the architecture and the head fits the task.
+
+    Raises:
+        UnsupportedArchitectureError: If Optimum has no ONNX config for the model type or task.
+        TaskMismatchError: If the model's head is for another task.
+    """
+    config = source.config()
+    check_head(config, task, source.path)
+    model_type = str(config.get("model_type", "")).replace("_", "-")
+    import optimum.exporters.onnx.model_configs  # noqa: F401  (importing it registers the ONNX configs)
+    from optimum.exporters.tasks import TasksManager
+
+    try:
+        supported = TasksManager.get_supported_tasks_for_model_type(
+            model_type, exporter="onnx", library_name="transformers"
+        )
+    except (KeyError, ValueError) as e:
+        raise UnsupportedArchitectureError(
+            f"The ONNX exporter does not support model_type {model_type!r} ({source.path}). "
+            "See the Optimum docs for the list of supported architectures."
+        ) from e
+    if task.export_task not in supported:
+        raise UnsupportedArchitectureError(
+            f"The ONNX exporter supports model_type {model_type!r} for {', '.join(sorted(supported))}, "
+            f"not for {task.export_task!r} (needed by task {task.name!r})."
+        )
+
+
+def check_head(config: dict[str, Any], task: TaskSpec, where: Path) -> None:
+    """Raise :class:`TaskMismatchError` when ``config.architectures`` names a head for another task."""
+    if not task.head_suffixes:
+        return
+    architectures = config.get("architectures") or []
+    if not architectures:
+        return  # no head recorded: let the exporter decide
+    if not any(arch.endswith(task.head_suffixes) for arch in architectures):
+        from onnx_pipelines.tasks import TASKS
+
+        fitting = [t.name for t in TASKS.values() if not t.head_suffixes or
+                   any(a.endswith(t.head_suffixes) for a in architectures)]
+        raise TaskMismatchError(
+            f"The model at {str(where)!r} is a {architectures[0]}, which does not fit task {task.name!r} "
+            f"(it needs a *{task.head_suffixes[0]} head). Tasks this model fits: {', '.join(fitting)}."
+        )
+
+
+def export_model(
+    source: ModelSource, task: TaskSpec, output_dir: Path, *, trust_remote_code: bool = False,
+    opset: int | None = None,
+) -> Path:
+    """Export ``source`` for ``task`` into ``output_dir`` (``model.onnx`` + config + tokenizer).
+
+    Returns:
+        The path of the exported ``model.onnx``.
+
+    Raises:
+        ExportError: If Optimum's export fails.
+    """
+    from optimum.exporters.onnx import main_export
+
+    logger.info("Exporting %s for %s", source.path, task.export_task)
+    try:
+        main_export(
+            str(source.path),
+            output=output_dir,
+            task=task.export_task,
+            opset=opset,
+            do_validation=False,  # we validate on real text below, and fail rather than warn
+            trust_remote_code=trust_remote_code,
+            library_name="transformers",  # the raw transformer: pooling is ours, read from the folder
+        )
+    except Exception as e:  # Optimum raises ValueError/RuntimeError/KeyError/torch errors alike
+        raise ExportError(f"Exporting {source.path} for {task.name!r} failed: {type(e).__name__}: {e}") from e
+    onnx_path = output_dir / "model.onnx"
+    if not onnx_path.is_file():
+        raise ExportError(f"The exporter wrote no model.onnx into {output_dir}.")
+    return onnx_path
+
+
+def _has_safetensors(source: ModelSource) -> bool:
+    return (source.path / "model.safetensors").is_file() or any(source.path.glob("model-*.safetensors"))
+
+
+def validation_batches(tokenizer: Any, *, with_pairs: bool) -> list[dict[str, np.ndarray]]:
+    """Tokenized validation inputs: one padded batch of single texts, and one of pairs if asked."""
+    max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    batches = [
+        dict(tokenizer(list(VALIDATION_TEXTS), padding=True, truncation=True, max_length=max_length,
+                       return_tensors="np"))
+    ]
+    if with_pairs:
+        first, second = zip(*VALIDATION_PAIRS, strict=True)
+        batches.append(dict(tokenizer(list(first), list(second), padding=True, truncation=True,
+                                      max_length=max_length, return_tensors="np")))
+    return batches
+
+
+def torch_outputs(model: Any, batch: dict[str, np.ndarray], output_name: str) -> np.ndarray:
+    """Run a PyTorch model on a numpy batch and return one named output as numpy."""
+    import torch
+
+    with torch.inference_mode():
+        outputs = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+    return outputs[output_name].detach().float().numpy()
+
+
+def onnx_outputs(session: Any, batch: dict[str, np.ndarray], output_name: str) -> np.ndarray:
+    """Run an ONNX Runtime session on a batch (feeding only the inputs it declares)."""
+    names = [i.name for i in session.get_inputs()]
+    feed = {k: batch[k].astype(np.int64) for k in names if k in batch}
+    missing = [k for k in names if k not in feed]
+    if missing:
+        raise ExportError(f"The ONNX graph expects inputs {missing} that the tokenizer does not produce.")
+    index = [o.name for o in session.get_outputs()].index(output_name)
+    return np.asarray(session.run(None, feed)[index], dtype=np.float32)
+
+
+def validate_against_torch(
+    source: ModelSource, task: TaskSpec, onnx_path: Path, *, atol: float = 1e-4
+) -> ValidationResult:
+    """Compare ``onnx_path`` with the PyTorch model on real text.
+
+    Raises:
+        ExportError: When the max absolute difference exceeds ``atol`` or any output is NaN/inf.
+    """
+    import onnxruntime
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    torch_model = task.load_torch_class().from_pretrained(
+        source.path, use_safetensors=_has_safetensors(source) or None
+    ).eval()
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    diffs: list[np.ndarray] = []
+    count = 0
+    for batch in validation_batches(tokenizer, with_pairs=task.name == "text-classification"):
+        batch = {k: v for k, v in batch.items() if k in {i.name for i in session.get_inputs()}}
+        reference = torch_outputs(torch_model, batch, task.output_name)
+        candidate = onnx_outputs(session, batch, task.output_name)
+        if task.output_name == "last_hidden_state":  # padded positions are garbage in both; ignore them
+            mask = batch["attention_mask"].astype(bool)
+            reference, candidate = reference[mask], candidate[mask]
+        diffs.append(np.abs(reference - candidate).ravel())
+        count += len(batch["input_ids"])
+    flat = np.concatenate(diffs)
+    result = ValidationResult(
+        output_name=task.output_name,
+        max_abs_diff=float(np.max(flat)) if np.all(np.isfinite(flat)) else float("inf"),
+        mean_abs_diff=float(np.mean(flat)) if np.all(np.isfinite(flat)) else float("inf"),
+        atol=atol,
+        num_texts=count,
+    )
+    if not result.passed:
+        raise ExportError(
+            f"The ONNX model {onnx_path.name} disagrees with PyTorch on real text: max |diff| of "
+            f"{task.output_name} = {result.max_abs_diff:.3g} > atol {atol:g} (mean {result.mean_abs_diff:.3g}, "
+            f"{count} texts). The artifact was not cached. Try another opset (opset=...) or report the model."
+        )
+    return result

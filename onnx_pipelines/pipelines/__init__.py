@@ -1,0 +1,1 @@
+"""``transformers.Pipeline`` subclasses backed by ONNX Runtime models."""

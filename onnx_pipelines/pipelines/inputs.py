@@ -1,0 +1,70 @@
+"""Validation of inference inputs, with messages that say what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from onnx_pipelines.errors import InvalidInputError
+
+TextPair = dict[str, str]
+
+
+def _check_text(value: Any, where: str) -> str:
+    if value is None:
+        raise InvalidInputError(f"{where} is None: pass a non-empty string.")
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{where} is a {type(value).__name__}, not a string: pass text as str.")
+    if not value.strip():
+        raise InvalidInputError(f"{where} is an empty string: pass non-empty text (or drop the item).")
+    return value
+
+
+def _check_pair(value: Any, where: str) -> TextPair:
+    if isinstance(value, dict):
+        unknown = set(value) - {"text", "text_pair"}
+        if "text" not in value or unknown:
+            raise InvalidInputError(
+                f"{where} is a dict with keys {sorted(value)}; a text pair needs exactly 'text' and 'text_pair'."
+            )
+        pair = {"text": _check_text(value["text"], f"{where}['text']")}
+        if value.get("text_pair") is not None:
+            pair["text_pair"] = _check_text(value["text_pair"], f"{where}['text_pair']")
+        return pair
+    if len(value) != 2:
+        raise InvalidInputError(f"{where} has {len(value)} items; a text pair is [text, text_pair].")
+    return {"text": _check_text(value[0], f"{where}[0]"), "text_pair": _check_text(value[1], f"{where}[1]")}
+
+
+def normalize_texts(inputs: Any, *, allow_pairs: bool) -> str | TextPair | list[str | TextPair]:
+    """Check inference inputs; turn ``[text, text_pair]`` lists into transformers' pair dicts.
+
+    Accepted: a string, a list of strings, and where ``allow_pairs``: ``{"text", "text_pair"}`` dicts or
+    ``[text, text_pair]`` lists, alone or in a list.
+
+    Raises:
+        InvalidInputError: For ``None``, empty strings, empty lists and items of other types; the
+            message names the offending item.
+    """
+    if inputs is None:
+        raise InvalidInputError("inputs is None: pass a string or a non-empty list of strings.")
+    if isinstance(inputs, str):
+        return _check_text(inputs, "The input")
+    if allow_pairs and isinstance(inputs, dict):
+        return _check_pair(inputs, "The input")
+    if not isinstance(inputs, Sequence) or isinstance(inputs, (bytes, bytearray)):
+        raise InvalidInputError(
+            f"inputs is a {type(inputs).__name__}: pass a string or a list of strings"
+            + (" (or text pairs)." if allow_pairs else ".")
+        )
+    if len(inputs) == 0:
+        raise InvalidInputError("inputs is an empty list: pass at least one text.")
+    # A flat list of strings is always that many texts, never silently one pair: pairs are nested.
+    items: list[str | TextPair] = []
+    for index, item in enumerate(inputs):
+        where = f"inputs[{index}]"
+        if allow_pairs and isinstance(item, (dict, list, tuple)):
+            items.append(_check_pair(item, where))
+        else:
+            items.append(_check_text(item, where))
+    return items

@@ -1,0 +1,126 @@
+"""ONNX Runtime execution providers and session options."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from onnx_pipelines.errors import InvalidConfigError, ProviderUnavailableError
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+_SHORT_NAMES = {"cpu": CPU, "cuda": CUDA, "gpu": CUDA, "tensorrt": TENSORRT, "trt": TENSORRT}
+
+
+def available_providers() -> list[str]:
+    """Execution providers this onnxruntime build offers."""
+    import onnxruntime
+
+    return list(onnxruntime.get_available_providers())
+
+
+@lru_cache(maxsize=1)
+def cuda_device_count() -> int:
+    """Number of CUDA devices the driver sees (0 without a driver), without importing torch."""
+    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
+    try:
+        libcuda = ctypes.CDLL(name)
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if libcuda.cuInit(0) != 0 or libcuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return int(count.value)
+
+
+def resolve_provider(provider: str = "auto") -> str:
+    """Resolve ``"auto"``, a short name (``cpu``/``cuda``) or a full provider name to a provider.
+
+    ``"auto"`` picks CUDA when onnxruntime-gpu is installed and a GPU is visible, else CPU.
+
+    Raises:
+        ProviderUnavailableError: If the provider is not available; the message lists those that are.
+    """
+    available = available_providers()
+    if not isinstance(provider, str) or not provider.strip():
+        raise InvalidConfigError(f"provider must be a non-empty string such as 'auto', 'cpu', 'cuda'; got {provider!r}.")
+    key = provider.strip()
+    if key.lower() == "auto":
+        return CUDA if CUDA in available and cuda_device_count() > 0 else CPU
+    name = _SHORT_NAMES.get(key.lower(), key)
+    if name not in available:
+        hint = (
+            " For CUDA, install the GPU build instead of the CPU one: "
+            "pip uninstall -y onnxruntime && pip install 'onnx-pipelines[gpu]'."
+            if name in (CUDA, TENSORRT)
+            else ""
+        )
+        raise ProviderUnavailableError(
+            f"Execution provider {provider!r} is not available. Available: {', '.join(available)}.{hint}"
+        )
+    if name in (CUDA, TENSORRT) and cuda_device_count() == 0:
+        raise ProviderUnavailableError(
+            f"{name} is installed but no CUDA device is visible (driver missing or CUDA_VISIBLE_DEVICES empty). "
+            f"Use provider='cpu' or run on a machine with a GPU. Available: {', '.join(available)}."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How ONNX Runtime sessions are configured.
+
+    Attributes:
+        provider: ``"auto"``, ``"cpu"``, ``"cuda"`` or a full provider name.
+        intra_op_threads: Threads inside one operator; ``None`` lets ORT use one per physical core.
+        inter_op_threads: Threads across independent operators (sequential execution uses 1).
+        graph_optimization: ORT's online graph optimization level: ``disable``, ``basic``, ``extended``, ``all``.
+        enable_cpu_mem_arena: Keep ORT's CPU memory arena (faster; more resident memory).
+    """
+
+    provider: str = "auto"
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
+    graph_optimization: str = "all"
+    enable_cpu_mem_arena: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("intra_op_threads", "inter_op_threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise InvalidConfigError(f"{name} must be a non-negative integer or None, got {value!r}.")
+        if self.graph_optimization not in _GRAPH_LEVELS:
+            raise InvalidConfigError(
+                f"graph_optimization={self.graph_optimization!r} is not valid; use one of {', '.join(_GRAPH_LEVELS)}."
+            )
+
+    def session_options(self) -> Any:
+        """Build an ``onnxruntime.SessionOptions``."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if self.intra_op_threads is not None:
+            options.intra_op_num_threads = self.intra_op_threads
+        if self.inter_op_threads is not None:
+            options.inter_op_num_threads = self.inter_op_threads
+        options.graph_optimization_level = getattr(
+            onnxruntime.GraphOptimizationLevel, _GRAPH_LEVELS[self.graph_optimization]
+        )
+        options.enable_cpu_mem_arena = self.enable_cpu_mem_arena
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        # Quiet ORT's warnings about initializers it constant-folds; errors still surface.
+        options.log_severity_level = int(os.environ.get("ONNX_PIPELINES_ORT_LOG_LEVEL", "3"))
+        return options
+
+
+_GRAPH_LEVELS = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
