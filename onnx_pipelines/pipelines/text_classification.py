@@ -7,7 +7,7 @@ from typing import Any
 from transformers import TextClassificationPipeline
 
 from onnx_pipelines.pipelines.base import OnnxPipelineMixin
-from onnx_pipelines.pipelines.inputs import normalize_texts
+from onnx_pipelines.pipelines.inputs import is_stream, normalize_texts
 
 
 class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeline):
@@ -25,6 +25,6 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         if inputs is None and "text" in kwargs:  # transformers' older keyword
             inputs = kwargs.pop("text")
         kwargs.setdefault("truncation", True)
-        if isinstance(inputs, (str, list, tuple, dict)) or inputs is None:
+        if not is_stream(inputs):
             inputs = normalize_texts(inputs, allow_pairs=True)
         return super().__call__(inputs, *args, **kwargs)
