@@ -14,7 +14,7 @@ import pytest
 import seqeval.metrics
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.errors import InvalidConfigError, InvalidInputError
 from onnx_pipelines.metrics import BUNDLED_METRICS, load_metric
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +174,14 @@ def test_squad_reference_without_prediction_scores_zero() -> None:
     inputs["predictions"][1]["id"] = "not-a-reference"
     result = load_metric("squad").compute(**inputs)
     assert result == {"exact_match": 50.0, "f1": 50.0}
+
+
+def test_squad_rejects_no_references_and_references_without_answers() -> None:
+    squad = load_metric("squad")
+    with pytest.raises(InvalidInputError, match="no references"):
+        squad.compute(predictions=[], references=[])
+    with pytest.raises(InvalidInputError, match="Reference '0' has no gold answer"):
+        squad.compute(**_squad_inputs([("Paris", [])]))
 
 
 def _refuse_network(*args: object, **kwargs: object) -> None:
