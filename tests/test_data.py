@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +13,8 @@ import pytest
 
 from onnx_pipelines.data import ROLES, ColumnMapping, encode_labels, load_eval_dataset
 from onnx_pipelines.errors import DatasetError, InvalidConfigError
+from tests.fresh_process import run_fresh_python
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NER_COLUMNS = ColumnMapping(tokens="tokens", tags="ner_tags", label=None)
 NER_REQUIRED = ("tokens", "tags")
 
@@ -356,17 +353,7 @@ except DatasetError as e:
 def test_hub_name_offline_raises_dataset_error(tmp_path: Path) -> None:
     # A fresh process: huggingface_hub reads HF_HUB_OFFLINE at import (without it, datasets retries
     # the unreachable Hub for about 20 seconds before giving up).
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE_"))}
-    env.update(HF_HOME=str(tmp_path / "hf-home"), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO_ROOT))
-    completed = subprocess.run(
-        [sys.executable, "-c", _HUB_SCRIPT],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_fresh_python(_HUB_SCRIPT, tmp_path, hub_offline=True)
     assert completed.returncode == 0, completed.stderr
     message = completed.stdout
     assert "Could not load 'someone/no-such-dataset' (config 'plain', split 'test')" in message
