@@ -169,7 +169,7 @@ def resolve_quantize(
         isa: Force an instruction set instead of detecting it.
         per_channel: Quantize weights per output channel (Optimum's default). Measured on all-MiniLM-L6-v2
             after O2: min cosine to sentence-transformers 0.990 per channel vs 0.951 per tensor (the Optimum
-            docs' ``per_channel=False`` recipe), at the same speed.
+            docs' ``per_channel=False`` recipe).
         calibration_method: ``minmax``, ``entropy`` or ``percentile`` (static only).
         calibration_samples: Rows of the calibration dataset to use (static only).
         percentile: Percentile kept by the ``percentile`` method.
