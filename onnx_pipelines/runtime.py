@@ -18,10 +18,34 @@ _SHORT_NAMES = {"cpu": CPU, "cuda": CUDA, "gpu": CUDA, "tensorrt": TENSORRT, "tr
 
 
 def available_providers() -> list[str]:
-    """Execution providers this onnxruntime build offers."""
+    """Execution providers this onnxruntime build offers.
+
+    Raises:
+        ProviderUnavailableError: When both ``onnxruntime`` and ``onnxruntime-gpu`` are installed: they ship
+            the same module and overwrite each other's files, so neither can be trusted.
+    """
     import onnxruntime
 
+    check_single_onnxruntime()
     return list(onnxruntime.get_available_providers())
+
+
+def check_single_onnxruntime() -> None:
+    """Refuse to run when the CPU and GPU builds of onnxruntime are installed side by side."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    installed = []
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            installed.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    if len(installed) > 1:
+        raise ProviderUnavailableError(
+            f"Both {' and '.join(installed)} are installed; they provide the same module and break each other. "
+            "Keep one: for GPU, pip uninstall -y onnxruntime onnxruntime-gpu && pip install --no-deps "
+            "onnxruntime-gpu; for CPU, pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime."
+        )
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +72,9 @@ def resolve_provider(provider: str = "auto") -> str:
     """
     available = available_providers()
     if not isinstance(provider, str) or not provider.strip():
-        raise InvalidConfigError(f"provider must be a non-empty string such as 'auto', 'cpu', 'cuda'; got {provider!r}.")
+        raise InvalidConfigError(
+            f"provider must be a non-empty string such as 'auto', 'cpu', 'cuda'; got {provider!r}."
+        )
     key = provider.strip()
     if key.lower() == "auto":
         return CUDA if CUDA in available and cuda_device_count() > 0 else CPU
@@ -56,7 +82,7 @@ def resolve_provider(provider: str = "auto") -> str:
     if name not in available:
         hint = (
             " For CUDA, install the GPU build instead of the CPU one: "
-            "pip uninstall -y onnxruntime && pip install 'onnx-pipelines[gpu]'."
+            "pip uninstall -y onnxruntime && pip install --no-deps onnxruntime-gpu (see README, GPU install)."
             if name in (CUDA, TENSORRT)
             else ""
         )

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from onnx_pipelines.cli import build_parser, main
+from onnx_pipelines.cli import main
 
 COMMANDS = ["demo", "export", "optimize", "quantize", "inspect", "predict"]
 
@@ -113,3 +113,18 @@ def test_predict_reads_stdin(tiny_classifier, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_demo_runs_offline_and_reports_parity_and_speed(artifact_cache):
+    import os
+
+    env = {**os.environ, "ONNX_PIPELINES_CACHE": str(artifact_cache), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-m", "onnx_pipelines.cli", "demo", "--repeats", "2"],
+                            capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = {line[:34].strip(): line[34:].split() for line in result.stdout.splitlines()
+            if line.startswith(("pytorch", "onnx ")) and len(line[34:].split()) == 5}
+    assert set(rows) >= {"pytorch (sentence-transformers)", "onnx fp32", "onnx O2", "onnx O2+int8-dynamic"}
+    assert float(rows["onnx fp32"][0]) >= 0.9999 and float(rows["onnx O2"][0]) >= 0.9999
+    assert float(rows["onnx O2+int8-dynamic"][0]) >= 0.98
+    assert all(float(values[3]) > 0 for values in rows.values())  # every candidate was timed

@@ -16,7 +16,7 @@ def test_unavailable_provider_lists_the_available_ones():
     with pytest.raises(ProviderUnavailableError) as info:
         resolve_provider("cuda")
     message = str(info.value)
-    assert "CPUExecutionProvider" in message and "onnx-pipelines[gpu]" in message
+    assert "CPUExecutionProvider" in message and "onnxruntime-gpu" in message
     assert isinstance(info.value, RuntimeError)
 
 
@@ -36,3 +36,13 @@ def test_session_options_carry_thread_counts():
 def test_runtime_settings_validate(kwargs):
     with pytest.raises(InvalidConfigError):
         RuntimeSettings(**kwargs)
+
+
+def test_cpu_and_gpu_builds_side_by_side_are_refused(monkeypatch):
+    import importlib.metadata
+
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "1.32.0" if name == "onnxruntime-gpu" else real_version(name))
+    with pytest.raises(ProviderUnavailableError, match="Both onnxruntime .* and onnxruntime-gpu"):
+        resolve_provider("auto")
