@@ -18,6 +18,8 @@ CONLL_TEST = SHARED / "data" / "conll-sample" / "test.jsonl"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The suite never needs the hub; offline mode stops datasets/evaluate from trying it (and waiting).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if os.environ.get("CI") and not BBC_MODEL.is_dir():
         # CI always has ../shared: a missing copy there is a broken checkout, never a reason to skip.
         raise pytest.UsageError(f"Shared test material not found at {SHARED} (expected ../shared beside the repo).")
