@@ -1,0 +1,129 @@
+"""Map errors to HTTP answers with one JSON shape: ``{"error": "...", "error_type": "..."}``.
+
+Messages of our own errors are written for clients (they name the bad value and the fix). Anything
+else is answered with a fixed message: tracebacks, paths and library internals stay in the log.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from onnx_pipelines.errors import (
+    InferenceError,
+    InputLimitError,
+    InvalidInputError,
+    OnnxPipelinesError,
+    ServerOverloadedError,
+    ServerShuttingDownError,
+)
+from onnx_pipelines.serving.schemas import ErrorResponse
+
+#: Our errors, most specific first: (class, status, error_type).
+ERROR_STATUS: tuple[tuple[type[OnnxPipelinesError], int, str], ...] = (
+    (InputLimitError, 422, "validation_error"),
+    (InvalidInputError, 400, "invalid_input"),
+    (ServerOverloadedError, 429, "overloaded"),
+    (ServerShuttingDownError, 503, "shutting_down"),
+    (InferenceError, 424, "model_error"),
+)
+
+_HTTP_ERROR_TYPES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+#: The ``responses=`` of a task endpoint, for the OpenAPI docs.
+TASK_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Empty input or malformed JSON"},
+    413: {"model": ErrorResponse, "description": "Body over --max-payload-bytes"},
+    415: {"model": ErrorResponse, "description": "Body not sent as application/json"},
+    422: {"model": ErrorResponse, "description": "Wrong types, too many inputs, or an input too long"},
+    424: {"model": ErrorResponse, "description": "The model failed on this request"},
+    429: {"model": ErrorResponse, "description": "Queue full: retry later"},
+    500: {"model": ErrorResponse, "description": "Unexpected server error"},
+    503: {"model": ErrorResponse, "description": "Shutting down"},
+}
+
+_RETRY_AFTER_S = "1"
+_MAX_REPORTED_ERRORS = 5
+
+
+def error_response(
+    status: int, error: str, error_type: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Build the JSON error answer every failure path uses."""
+    return JSONResponse({"error": error, "error_type": error_type}, status_code=status, headers=headers)
+
+
+def json_response(body: Any) -> Response:
+    """Encode a JSON-ready body compactly (refusing NaN, which JSON cannot carry)."""
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(content, media_type="application/json")
+
+
+def library_error_response(exc: OnnxPipelinesError) -> JSONResponse:
+    """Answer one of our own errors with its status from :data:`ERROR_STATUS` (500 if not listed)."""
+    for cls, status, error_type in ERROR_STATUS:
+        if isinstance(exc, cls):
+            headers = {"Retry-After": _RETRY_AFTER_S} if status == 429 else None
+            return error_response(status, str(exc), error_type, headers)
+    return _internal_error()
+
+
+def _internal_error() -> JSONResponse:
+    return error_response(500, "Internal server error; the server log has the details.", "internal_error")
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    """Summarize pydantic errors by location and message, without echoing the (maybe huge) input."""
+    parts = []
+    for err in exc.errors()[:_MAX_REPORTED_ERRORS]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    more = len(exc.errors()) - _MAX_REPORTED_ERRORS
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return error_response(400, "The body is not valid JSON.", "invalid_json")
+    if "json" not in request.headers.get("content-type", ""):
+        return error_response(
+            415,
+            "Send the body as JSON, with the header Content-Type: application/json.",
+            "unsupported_media_type",
+        )
+    return error_response(422, _describe_validation(exc), "validation_error")
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_type = _HTTP_ERROR_TYPES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, str(exc.detail), error_type, exc.headers)
+
+
+async def _on_library_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OnnxPipelinesError)
+    return library_error_response(exc)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises the exception after this answer, so the server logs the traceback.
+    return _internal_error()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error path of ``app`` answer with :class:`ErrorResponse`."""
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(OnnxPipelinesError, _on_library_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)
