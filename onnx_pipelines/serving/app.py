@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from onnx_pipelines import __version__
-from onnx_pipelines.errors import InputLimitError, OnnxPipelinesError
+from onnx_pipelines.errors import OnnxPipelinesError
 from onnx_pipelines.serving.batching import Batcher
 from onnx_pipelines.serving.metrics import ServingMetrics
 from onnx_pipelines.serving.middleware import MetricsMiddleware, PayloadLimitMiddleware
@@ -27,7 +27,7 @@ from onnx_pipelines.serving.responses import (
 )
 from onnx_pipelines.serving.schemas import ErrorResponse, HealthResponse, InfoResponse, TaskRequest
 from onnx_pipelines.serving.settings import ServingSettings
-from onnx_pipelines.serving.tasks import Item, TaskSpec, check_items, get_task
+from onnx_pipelines.serving.tasks import TaskSpec, check_items, get_task
 from onnx_pipelines.serving.tokens import TokenCounter
 
 #: A pipeline call that succeeded this recently proves health without running the probe again.
@@ -173,25 +173,9 @@ async def _answer(
     items = spec.to_items(body)
     check_items(items, settings.max_input_items)
     batcher.check_capacity()  # refuse before tokenizing when the queue is already full
-    tokens = await asyncio.to_thread(counter.count, items)
-    costs = _costs(items, tokens, counter, truncate=body.truncate)
+    costs = await asyncio.to_thread(counter.costs, items, truncate=body.truncate)
     outputs = await batcher.submit(items, costs)
     return await asyncio.to_thread(lambda: json_response(spec.shape(body, outputs)))
-
-
-def _costs(items: list[Item], tokens: list[int], counter: TokenCounter, *, truncate: bool) -> list[int]:
-    """Tokens each input will cost after truncation; refuse over-long inputs unless truncating."""
-    limit = counter.max_input_tokens
-    if limit is None:
-        return tokens
-    if not truncate and counter.exact:
-        for i, n in enumerate(tokens):
-            if n > limit:
-                raise InputLimitError(
-                    f"`inputs[{i}]` has {n} tokens; the model takes at most {limit}. "
-                    'Send a shorter text or set "truncate": true.'
-                )
-    return [min(n, limit) for n in tokens]
 
 
 def _labels(pipeline: Any) -> list[str] | None:

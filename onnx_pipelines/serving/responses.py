@@ -2,6 +2,7 @@
 
 Messages of our own errors are written for clients (they name the bad value and the fix). Anything
 else is answered with a fixed message: tracebacks, paths and library internals stay in the log.
+Which error gets which status is decided in :mod:`onnx_pipelines.serving.status`.
 """
 
 from __future__ import annotations
@@ -14,24 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from onnx_pipelines.errors import (
-    InferenceError,
-    InputLimitError,
-    InvalidInputError,
-    OnnxPipelinesError,
-    ServerOverloadedError,
-    ServerShuttingDownError,
-)
+from onnx_pipelines.errors import OnnxPipelinesError
 from onnx_pipelines.serving.schemas import ErrorResponse
-
-#: Our errors, most specific first: (class, status, error_type).
-ERROR_STATUS: tuple[tuple[type[OnnxPipelinesError], int, str], ...] = (
-    (InputLimitError, 422, "validation_error"),
-    (InvalidInputError, 400, "invalid_input"),
-    (ServerOverloadedError, 429, "overloaded"),
-    (ServerShuttingDownError, 503, "shutting_down"),
-    (InferenceError, 424, "model_error"),
-)
+from onnx_pipelines.serving.status import INTERNAL_ERROR, describe_validation_errors, error_status
 
 _HTTP_ERROR_TYPES = {
     404: "not_found",
@@ -53,7 +39,6 @@ TASK_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 _RETRY_AFTER_S = "1"
-_MAX_REPORTED_ERRORS = 5
 
 
 def error_response(
@@ -69,29 +54,6 @@ def json_response(body: Any) -> Response:
     return Response(content, media_type="application/json")
 
 
-def library_error_response(exc: OnnxPipelinesError) -> JSONResponse:
-    """Answer one of our own errors with its status from :data:`ERROR_STATUS` (500 if not listed)."""
-    for cls, status, error_type in ERROR_STATUS:
-        if isinstance(exc, cls):
-            headers = {"Retry-After": _RETRY_AFTER_S} if status == 429 else None
-            return error_response(status, str(exc), error_type, headers)
-    return _internal_error()
-
-
-def _internal_error() -> JSONResponse:
-    return error_response(500, "Internal server error; the server log has the details.", "internal_error")
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    """Summarize pydantic errors by location and message, without echoing the (maybe huge) input."""
-    parts = []
-    for err in exc.errors()[:_MAX_REPORTED_ERRORS]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    more = len(exc.errors()) - _MAX_REPORTED_ERRORS
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     if any(err.get("type") == "json_invalid" for err in exc.errors()):
@@ -102,7 +64,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
             "Send the body as JSON, with the header Content-Type: application/json.",
             "unsupported_media_type",
         )
-    return error_response(422, _describe_validation(exc), "validation_error")
+    return error_response(422, describe_validation_errors(exc.errors()), "validation_error")
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -112,13 +74,15 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_library_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OnnxPipelinesError)
-    return library_error_response(exc)
+    status, error_type, message = error_status(exc)
+    headers = {"Retry-After": _RETRY_AFTER_S} if status == 429 else None
+    return error_response(status, message, error_type, headers)
 
 
 async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises the exception after this answer, so the server logs the traceback.
-    return _internal_error()
+    status, error_type, message = INTERNAL_ERROR
+    return error_response(status, message, error_type)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -159,8 +159,12 @@ def _shape_entities(request: TextsRequest, outputs: list[Any]) -> Any:
 
 def _token_vectors(pipe: Any, items: list[Item]) -> Sequence[Any]:
     texts = [item.text for item in items]
-    # The pipeline gives each text a leading batch axis of 1: [1][tokens][hidden].
-    return [out[0] for out in pipe(texts, truncation=True, batch_size=len(texts))]
+    # Batched, the pipeline returns each text padded to the longest of its batch, as [1][tokens][hidden]:
+    # keep the text's own tokens only, so an answer does not depend on its batch mates.
+    lengths = [len(ids) for ids in pipe.tokenizer(texts, truncation=True)["input_ids"]]
+    left = getattr(pipe.tokenizer, "padding_side", "right") == "left"
+    outputs = pipe(texts, truncation=True, batch_size=len(texts))
+    return [out[0][-n:] if left else out[0][:n] for out, n in zip(outputs, lengths, strict=True)]
 
 
 def _shape_token_vectors(request: TextsRequest, outputs: list[Any]) -> Any:

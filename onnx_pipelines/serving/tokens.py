@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from onnx_pipelines.errors import InputLimitError
 from onnx_pipelines.serving.tasks import Item
 
 # Sub-word tokenizers give about 4 tokens per 3 English words; 2 more for [CLS] and [SEP].
@@ -68,6 +69,30 @@ class TokenCounter:
                 for i, ids in zip(pairs, encoded["input_ids"], strict=True):
                     counts[i] = len(ids)
         return counts
+
+    def costs(self, items: Sequence[Item], *, truncate: bool) -> list[int]:
+        """Return what each item costs the token budget once truncated; refuse over-long items.
+
+        Args:
+            items: One request's inputs.
+            truncate: Whether the request accepts truncation. Without it an input longer than
+                :attr:`max_input_tokens` is refused (only when counts are exact, not estimated).
+
+        Raises:
+            InputLimitError: An input is too long and ``truncate`` is false.
+        """
+        tokens = self.count(items)
+        limit = self.max_input_tokens
+        if limit is None:
+            return tokens
+        if not truncate and self.exact:
+            for i, n in enumerate(tokens):
+                if n > limit:
+                    raise InputLimitError(
+                        f"`inputs[{i}]` has {n} tokens; the model takes at most {limit}. "
+                        'Send a shorter text or set "truncate": true.'
+                    )
+        return [min(n, limit) for n in tokens]
 
 
 def _estimate(item: Item) -> int:
