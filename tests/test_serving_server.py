@@ -3,7 +3,7 @@ and SIGTERM draining in-flight requests.
 
 The servers run ``python -m onnx_pipelines.serving ... --backend pytorch`` (the plain transformers
 pipeline) until ``load_pipeline`` lands; then drop ``--backend pytorch`` to serve the ONNX model.
-The SIGTERM test stops the server the 64-client test used, so it comes last in this module.
+The SIGTERM test stops the server the other tests of "default" use, so it comes last in this module.
 """
 
 from __future__ import annotations
@@ -131,6 +131,15 @@ async def test_overload_answers_429_and_nothing_else(servers: dict[str, ServerPr
     assert set(statuses) <= {200, 429}, statuses
     assert 429 in statuses and 200 in statuses, statuses
     assert all(r.json()["error_type"] == "overloaded" for r in responses if r.status_code == 429)
+
+
+def test_docs_python_client_example_runs(servers: dict[str, ServerProcess]) -> None:
+    text = (REPO / "docs" / "serving.md").read_text()
+    block = text.split("<!-- tested: python-client -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'BASE_URL = "http://127.0.0.1:8080"' in block
+    namespace: dict[str, Any] = {}
+    exec(block.replace("http://127.0.0.1:8080", servers["default"].url), namespace)
+    assert namespace["labels"] == ["sports", "business"]
 
 
 async def test_sigterm_drains_in_flight_requests(servers: dict[str, ServerProcess]) -> None:
