@@ -191,3 +191,15 @@ async def test_a_cancelled_request_is_skipped_and_the_rest_complete() -> None:
     assert await asyncio.gather(first, last) == [[2], [6]]
     await batcher.close()
     assert recorder.batches == [[1], [3]]
+
+
+async def test_a_request_cancelled_while_its_batch_gathers_leaves_the_batcher_working() -> None:
+    recorder = Recorder()
+    batcher = Batcher(recorder, ServingSettings(max_wait_ms=100))
+    alone = asyncio.ensure_future(batcher.submit([1], [5]))
+    await asyncio.sleep(0.02)  # the batcher is waiting for batch mates
+    alone.cancel()
+    await asyncio.sleep(0.15)  # ... and its wait ends with nothing left to run
+    assert await asyncio.wait_for(batcher.submit([2], [5]), 5) == [4]
+    await batcher.close()
+    assert recorder.batches == [[2]]

@@ -165,17 +165,27 @@ class Batcher:
     # --- consumer ----------------------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        while True:
-            self._drop_finished()
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            if self._settings.batching:
-                await self._gather()
-            await self._run(self._take())
+        try:
+            while True:
+                self._drop_finished()
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                if self._settings.batching:
+                    await self._gather()
+                slices = self._take()
+                if slices:  # empty when every waiting request was cancelled meanwhile
+                    await self._run(slices)
+        except Exception:
+            # A bug here must not leave callers waiting forever: fail them, refuse new work.
+            logger.exception("The batcher stopped unexpectedly")
+            self._closing = True
+            for job in self._queue:
+                if not job.future.done():
+                    job.future.set_exception(InferenceError("The server failed; the log has the details."))
 
     async def _gather(self) -> None:
         """Wait for more requests until the batch is full or the head request has waited long enough."""
@@ -219,6 +229,8 @@ class Batcher:
                 self._metrics.queue_duration.observe(now - job.enqueued_at)
             job.taken = end
         self._drop_finished()
+        if not slices:
+            return slices
         count = sum(end - start for _, start, end in slices)
         longest = max(job.costs[i] for job, start, end in slices for i in range(start, end))
         self._metrics.batch_size.observe(count)

@@ -76,8 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--port", type=int, default=8080, help="TCP port (default: %(default)s)")
     server.add_argument(
         "--graceful-timeout",
-        type=float,
-        default=30.0,
+        type=int,
+        default=30,
         metavar="SECONDS",
         help="longest wait for in-flight requests after SIGTERM (default: %(default)s)",
     )

@@ -62,7 +62,7 @@ def pytorch_pipeline(task: str, model: str | Path) -> Any:
         return SentenceEmbeddingPipeline(model)
     from transformers import pipeline
 
-    return pipeline(task, model=str(model), device="cpu")
+    return pipeline(task, model=str(model), device="cpu")  # type: ignore[call-overload]  # task checked above
 
 
 def variant_name(backend: str, optimize: str | None, quantize: str | None) -> str:

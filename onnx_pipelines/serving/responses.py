@@ -8,6 +8,7 @@ Which error gets which status is decided in :mod:`onnx_pipelines.serving.status`
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -42,7 +43,7 @@ _RETRY_AFTER_S = "1"
 
 
 def error_response(
-    status: int, error: str, error_type: str, headers: dict[str, str] | None = None
+    status: int, error: str, error_type: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """Build the JSON error answer every failure path uses."""
     return JSONResponse({"error": error, "error_type": error_type}, status_code=status, headers=headers)

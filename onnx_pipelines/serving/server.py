@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -14,7 +15,7 @@ def run_server(
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
-    graceful_timeout_s: float = 30.0,
+    graceful_timeout_s: int = 30,
     log_level: str = "info",
 ) -> int:
     """Serve ``app`` until SIGTERM or SIGINT, then shut down gracefully.
@@ -54,7 +55,9 @@ def run_server(
             raise KeyboardInterrupt
         raise SystemExit(128 + signum)
 
-    previous = {sig: signal.signal(sig, after_uvicorn) for sig in _HANDLED}
+    # Signal handlers can only be set from the main thread (and uvicorn then handles none either).
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, after_uvicorn) for sig in _HANDLED} if on_main_thread else {}
     try:
         server.run()
     finally:
