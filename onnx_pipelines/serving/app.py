@@ -33,7 +33,6 @@ from onnx_pipelines.serving.tokens import TokenCounter
 #: A pipeline call that succeeded this recently proves health without running the probe again.
 _RECENT_SUCCESS_S = 5.0
 _VERSIONED = ("onnx-pipelines", "onnxruntime", "optimum-onnx", "transformers", "torch", "fastapi")
-_LABELLED_TASKS = frozenset({"text-classification", "token-classification"})
 
 
 def create_app_from_pipeline(
@@ -91,8 +90,6 @@ def create_app_from_pipeline(
         version=__version__,
         lifespan=lifespan,
     )
-    app.state.batcher = batcher
-    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(PayloadLimitMiddleware, max_bytes=settings.max_payload_bytes)
     paths = (spec.path, "/health", "/info", "/metrics", "/docs", "/openapi.json")
@@ -121,7 +118,7 @@ def create_app_from_pipeline(
         task=task,
         variant=variant,
         endpoint=spec.path,
-        labels=_labels(pipeline) if task in _LABELLED_TASKS else None,
+        labels=_labels(pipeline) if spec.labelled else None,
         max_input_tokens=counter.max_input_tokens,
         limits=settings.as_dict(),
         versions=_versions(),

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from onnx_pipelines.errors import InvalidConfigError, OnnxPipelinesError
 from onnx_pipelines.serving.loading import load_serving_pipeline
 from onnx_pipelines.serving.settings import ENV_PREFIX, ServingSettings
-from onnx_pipelines.serving.status import describe_validation_errors, error_status
+from onnx_pipelines.serving.status import error_status, validation_status
 from onnx_pipelines.serving.tasks import TaskSpec, check_items, get_task
 from onnx_pipelines.serving.tokens import TokenCounter
 
@@ -82,9 +82,8 @@ def run(raw_data: str) -> Any:
         outputs = list(spec.call(_state["pipeline"], items))
         return spec.shape(request, outputs)
     except ValidationError as e:
-        if any(err.get("type") == "json_invalid" for err in e.errors()):
-            return {"error": "The body is not valid JSON.", "error_type": "invalid_json"}
-        return {"error": describe_validation_errors(e.errors()), "error_type": "validation_error"}
+        _, error_type, message = validation_status(e.errors())
+        return {"error": message, "error_type": error_type}
     except OnnxPipelinesError as e:
         _, error_type, message = error_status(e)
         return {"error": message, "error_type": error_type}

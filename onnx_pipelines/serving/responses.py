@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onnx_pipelines.errors import OnnxPipelinesError
 from onnx_pipelines.serving.schemas import ErrorResponse
-from onnx_pipelines.serving.status import INTERNAL_ERROR, describe_validation_errors, error_status
+from onnx_pipelines.serving.status import INTERNAL_ERROR, error_status, validation_status
 
 _HTTP_ERROR_TYPES = {
     404: "not_found",
@@ -57,15 +57,12 @@ def json_response(body: Any) -> Response:
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if any(err.get("type") == "json_invalid" for err in exc.errors()):
-        return error_response(400, "The body is not valid JSON.", "invalid_json")
-    if "json" not in request.headers.get("content-type", ""):
-        return error_response(
-            415,
-            "Send the body as JSON, with the header Content-Type: application/json.",
-            "unsupported_media_type",
-        )
-    return error_response(422, describe_validation_errors(exc.errors()), "validation_error")
+    status, error_type, message = validation_status(exc.errors())
+    if status == 422 and "json" not in request.headers.get("content-type", ""):
+        # FastAPI hands a non-JSON body to validation as raw bytes; say what is actually wrong.
+        status, error_type = 415, "unsupported_media_type"
+        message = "Send the body as JSON, with the header Content-Type: application/json."
+    return error_response(status, message, error_type)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

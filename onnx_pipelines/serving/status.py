@@ -44,6 +44,17 @@ def error_status(exc: BaseException) -> tuple[int, str, str]:
     return INTERNAL_ERROR
 
 
+def validation_status(errors: Sequence[Any]) -> tuple[int, str, str]:
+    """Return ``(status, error_type, message)`` for pydantic errors of a request body.
+
+    Malformed JSON is a 400 ``invalid_json``; anything else (wrong types, missing or unknown
+    fields) a 422 ``validation_error``.
+    """
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return 400, "invalid_json", "The body is not valid JSON."
+    return 422, "validation_error", describe_validation_errors(errors)
+
+
 def describe_validation_errors(errors: Sequence[Any]) -> str:
     """Summarize pydantic errors as ``field: message``, without echoing the (maybe huge) input.
 

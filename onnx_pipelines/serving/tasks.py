@@ -59,6 +59,7 @@ class TaskSpec:
         shape: ``shape(request, outputs)`` turns one request's outputs into its JSON-ready body.
         to_items: Turns a validated request into its list of inputs.
         probe: The input ``GET /health`` runs to check that the model answers.
+        labelled: Whether ``GET /info`` lists the model's labels (``config.id2label``).
     """
 
     name: str
@@ -70,6 +71,7 @@ class TaskSpec:
     shape: Callable[[Any, list[Any]], Any]
     to_items: Callable[[Any], list[Item]]
     probe: Item = Item("health check")
+    labelled: bool = False
 
 
 def items_from_inputs(request: PredictRequest | TextsRequest) -> list[Item]:
@@ -183,6 +185,7 @@ TASKS: dict[str, TaskSpec] = {
             call=_classify,
             shape=_shape_predictions,
             to_items=items_from_inputs,
+            labelled=True,
         ),
         TaskSpec(
             name="sentence-embeddings",
@@ -203,6 +206,7 @@ TASKS: dict[str, TaskSpec] = {
             call=_tag,
             shape=_shape_entities,
             to_items=items_from_inputs,
+            labelled=True,
         ),
         TaskSpec(
             name="feature-extraction",
