@@ -389,17 +389,19 @@ async def test_unexpected_model_output_is_500_without_internals(classifier: Any)
 
 async def test_shutdown_finishes_queued_requests(classifier: Any) -> None:
     gated = Wrapped(classifier)
-    app = create_app_from_pipeline(gated, "text-classification", settings=ServingSettings(max_batch_size=2))
+    settings = ServingSettings(max_batch_size=1, max_wait_ms=0)
+    app = create_app_from_pipeline(gated, "text-classification", settings=settings)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         gated.gate.clear()
-        gated.entered.clear()
         in_flight = [
             asyncio.ensure_future(client.post("/predict", json={"inputs": f"text {i}"})) for i in range(6)
         ]
-        assert await asyncio.to_thread(gated.entered.wait, 10)
+        # one request runs (held at the gate), the other five wait in the queue
+        while "onnx_pipelines_queue_size 5.0" not in (await client.get("/metrics")).text:
+            await asyncio.sleep(0.01)
         shutdown = asyncio.ensure_future(lifespan.__aexit__(None, None, None))
         await asyncio.sleep(0.05)
         assert not shutdown.done(), "shutdown must wait for queued requests"
