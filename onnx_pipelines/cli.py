@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.export",
     "onnx_pipelines.commands.inspect",
     "onnx_pipelines.commands.predict",
+    "onnx_pipelines.serving.cli",
 )
 
 EPILOG = """\
@@ -30,6 +31,7 @@ examples:
   onnx-pipelines export ./my-model --task text-classification --optimize O2 --quantize dynamic
   onnx-pipelines inspect ~/.cache/onnx-pipelines/.../model_O2.onnx
   onnx-pipelines predict ./my-model --task text-classification --text "Shares rose 5%"
+  onnx-pipelines serve ./my-model --task text-classification --optimize O2 --quantize dynamic --port 8080
 
 Run `onnx-pipelines COMMAND --help` for each command's options.
 """
