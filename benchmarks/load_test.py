@@ -9,10 +9,15 @@ are recorded. Then a server with a short queue is flooded to show overload behav
 Example::
 
     python benchmarks/load_test.py --model ../shared/models/bbc-news-minilm --task text-classification \\
-        --backend pytorch --out bench-results/serving
+        --optimize O2 --quantize dynamic --out bench-results/serving
+
+The servers load the ONNX pipeline with ``load_pipeline``; the first one exports the model into the
+artifact cache (``--cache-dir``) and the others reuse it. ``--backend pytorch`` measures the plain
+PyTorch model instead, as a baseline.
 
 Client and server share the machine: on a 2-core box the client takes CPU from the model, so treat
-absolute numbers as a floor and compare rows measured in the same run.
+absolute numbers as a floor and compare rows measured in the same run. The 1-minute load average is
+sampled during the run and reported with the results.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,9 +87,9 @@ class Server:
         command += ["--port", str(self.port), "--log-level", "warning", "--backend", args.backend, *options]
         command += [
             flag
-            for name in ("optimize", "quantize")
+            for name in ("optimize", "quantize", "cache_dir")
             if getattr(args, name)
-            for flag in (f"--{name}", getattr(args, name))
+            for flag in (f"--{name.replace('_', '-')}", str(getattr(args, name)))
         ]
         self.log = log
         with log.open("wb") as out:
@@ -111,6 +117,30 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         return self.process.wait(10)
+
+
+class LoadSampler:
+    """Samples the 1-minute load average every ``interval_s`` seconds in a daemon thread."""
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        self.samples: list[float] = [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; return the min, mean and max of the samples."""
+        self._stop.set()
+        self._thread.join()
+        return {
+            "min": round(min(self.samples), 2),
+            "mean": round(statistics.fmean(self.samples), 2),
+            "max": round(max(self.samples), 2),
+        }
 
 
 def _batch_counters(metrics_text: str) -> tuple[float, float]:
@@ -194,6 +224,7 @@ def run_levels(
     results = []
     try:
         server.wait_ready()
+        args.variant = httpx.get(server.url + "/info", timeout=10).json()["variant"]
         path = ENDPOINTS[args.task]
         asyncio.run(drive(server.url, path, bodies, 4, 16, 30))  # warm-up, not recorded
         for clients in args.concurrency:
@@ -232,10 +263,12 @@ def _md_row(cells: list[Any]) -> str:
 
 
 def to_markdown(levels: list[LevelResult], overload: LevelResult, meta: dict[str, Any]) -> str:
+    load = meta["load_during"]
     lines = [
-        f"# Serving load test: {meta['model']} ({meta['task']}, {meta['backend']})",
+        f"# Serving load test: {meta['model']} ({meta['task']}, {meta['backend']}: {meta['variant']})",
         "",
-        f"{meta['cpus']} CPUs, load average before/after {meta['load_before']} / {meta['load_after']}; "
+        f"{meta['cpus']} CPUs; 1-minute load average {load['min']} to {load['max']} (mean {load['mean']}) "
+        f"during the run, {meta['load_before']} before; "
         f"inputs: {meta['words']} words of BBC News test articles, one text per request.",
         "",
         "| server | clients | requests | ok | req/s | p50 ms | p99 ms | mean batch |",
@@ -270,8 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(REPO.parent / "shared" / "models" / "bbc-news-minilm"))
     parser.add_argument("--task", default="text-classification", choices=sorted(ENDPOINTS))
     parser.add_argument("--backend", default="onnx", choices=("onnx", "pytorch"))
-    parser.add_argument("--optimize")
-    parser.add_argument("--quantize")
+    parser.add_argument("--optimize", help="ONNX optimization level, e.g. O2")
+    parser.add_argument("--quantize", help="ONNX quantization, e.g. dynamic")
+    parser.add_argument("--cache-dir", type=Path, help="artifact cache the servers share (default: the library's)")
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "bbc-news" / "test.jsonl"))
     parser.add_argument(
         "--words", type=int, default=48, help="words of each article per request (default: 48)"
@@ -291,23 +325,24 @@ def main(argv: list[str] | None = None) -> int:
         for line in Path(args.data).read_text().splitlines()
     ]
     bodies = [{"inputs": text, "truncate": True} for text in texts]
-    meta = {
+    meta: dict[str, Any] = {
         "model": args.model,
         "task": args.task,
-        "backend": args.backend
-        if args.backend == "pytorch"
-        else "-".join(filter(None, ["onnx", args.optimize, args.quantize])),
+        "backend": args.backend,
         "words": args.words,
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
+    sampler = LoadSampler()
     levels: list[LevelResult] = []
     for name, options in (("batching", []), ("no-batching", ["--no-batching"])):
         print(f"{name}:", flush=True)
         levels += run_levels(args, name, options, bodies)
     print("overload:", flush=True)
     overload = run_overload(args, bodies)
+    meta["load_during"] = sampler.stop()
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    meta["variant"] = getattr(args, "variant", "unknown")  # what the servers' GET /info reported
 
     report = {"meta": meta, "levels": [asdict(r) for r in levels], "overload": asdict(overload)}
     (args.out / "load_test.json").write_text(json.dumps(report, indent=2))
