@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +11,10 @@ import pytest
 import seqeval.metrics
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.errors import InvalidConfigError, InvalidInputError
 from onnx_pipelines.metrics import BUNDLED_METRICS, load_metric
+from tests.fresh_process import REPO_ROOT, run_fresh_python
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 METRICS_DIR = REPO_ROOT / "onnx_pipelines" / "metrics"
 
 Tags = list[list[str]]  # one list of IOB tags per sentence
@@ -176,6 +173,14 @@ def test_squad_reference_without_prediction_scores_zero() -> None:
     assert result == {"exact_match": 50.0, "f1": 50.0}
 
 
+def test_squad_rejects_no_references_and_references_without_answers() -> None:
+    squad = load_metric("squad")
+    with pytest.raises(InvalidInputError, match="no references"):
+        squad.compute(predictions=[], references=[])
+    with pytest.raises(InvalidInputError, match="Reference '0' has no gold answer"):
+        squad.compute(**_squad_inputs([("Paris", [])]))
+
+
 def _refuse_network(*args: object, **kwargs: object) -> None:
     raise OSError("network access blocked by the test")
 
@@ -236,24 +241,7 @@ print(json.dumps({"attempts": attempts, "results": results}))
 
 @pytest.mark.parametrize("hub_offline", [True, False], ids=["HF_HUB_OFFLINE=1", "HF_HUB_OFFLINE-unset"])
 def test_bundled_metrics_load_in_a_fresh_process_without_network(tmp_path: Path, hub_offline: bool) -> None:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HF_", "HUGGINGFACE_")) and key != "PYTHONPATH"
-    }
-    env["HF_HOME"] = str(tmp_path / "hf-home")  # a fresh, empty modules cache
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    if hub_offline:
-        env["HF_HUB_OFFLINE"] = "1"
-    completed = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS_SCRIPT],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_fresh_python(_FRESH_PROCESS_SCRIPT, tmp_path, hub_offline=hub_offline)
     assert completed.returncode == 0, completed.stderr
     output = json.loads(completed.stdout.strip().splitlines()[-1])
     assert output["attempts"] == []
@@ -264,5 +252,5 @@ def test_bundled_metrics_load_in_a_fresh_process_without_network(tmp_path: Path,
     assert results["recall"] == {"recall": pytest.approx(1.0)}
     assert results["seqeval"]["overall_f1"] == pytest.approx(1.0)
     assert results["squad"] == {"exact_match": 100.0, "f1": 100.0}
-    # evaluate copied the scripts into the fresh modules cache it was pointed at
+    # evaluate copied the scripts into the fresh modules cache (HF_HOME/modules)
     assert (tmp_path / "hf-home" / "modules" / "evaluate_modules" / "metrics" / "squad").is_dir()

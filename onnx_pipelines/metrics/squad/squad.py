@@ -16,6 +16,8 @@ from typing import Any
 import datasets
 import evaluate
 
+from onnx_pipelines.errors import InvalidInputError
+
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -104,6 +106,8 @@ class Squad(evaluate.Metric):
     def _compute(
         self, predictions: list[dict[str, Any]], references: list[dict[str, Any]]
     ) -> dict[str, float]:
+        if not references:
+            raise InvalidInputError("squad got no references: pass at least one question to score.")
         predicted = {prediction["id"]: prediction["prediction_text"] for prediction in predictions}
         exact_match = f1 = 0.0
         for reference in references:
@@ -111,6 +115,11 @@ class Squad(evaluate.Metric):
                 continue
             answer = predicted[reference["id"]]
             golds = reference["answers"]["text"]
+            if not golds:
+                raise InvalidInputError(
+                    f"Reference {reference['id']!r} has no gold answer: SQuAD v1 scoring needs at least one "
+                    "(unanswerable questions belong to SQuAD v2)."
+                )
             exact_match += max(exact_match_score(answer, gold) for gold in golds)
             f1 += max(f1_score(answer, gold) for gold in golds)
         total = len(references)
