@@ -60,7 +60,12 @@ class ParityError(OnnxPipelinesError, RuntimeError):
     """The parity evaluation could not be carried out."""
 
 
+class BenchmarkError(OnnxPipelinesError, RuntimeError):
+    """A benchmark candidate failed to build, load or run in its measurement process."""
+
+
 __all__ = [
+    "BenchmarkError",
     "CorruptModelError",
     "DatasetError",
     "ExportError",
