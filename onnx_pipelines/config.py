@@ -169,7 +169,7 @@ def resolve_quantize(
     quantize: Any,
     *,
     isa: str | None = None,
-    per_channel: bool = False,
+    per_channel: bool = True,
     calibration_method: str | CalibrationMethod = CalibrationMethod.MINMAX,
     calibration_samples: int = 128,
     percentile: float = 99.999,
@@ -182,7 +182,9 @@ def resolve_quantize(
     Args:
         quantize: The user's value.
         isa: Force an instruction set instead of detecting it.
-        per_channel: Quantize weights per output channel (slower, sometimes more accurate).
+        per_channel: Quantize weights per output channel (Optimum's default). Measured on all-MiniLM-L6-v2
+            after O2: min cosine to sentence-transformers 0.990 per channel vs 0.951 per tensor (the Optimum
+            docs' ``per_channel=False`` recipe).
         calibration_method: ``minmax``, ``entropy`` or ``percentile`` (static only).
         calibration_samples: Rows of the calibration dataset to use (static only).
         percentile: Percentile kept by the ``percentile`` method.
@@ -218,7 +220,7 @@ def resolve_quantize(
         # Static int8 for transformers: QDQ format, symmetric weights; ORT fuses QDQ pairs into int8 kernels.
         config = factory(is_static=True, per_channel=per_channel)
         method = _calibration_method(calibration_method)
-        label = f"static_{method.value}_{isa}"
+        label = f"static_{method.value}_{isa}{'' if per_channel else '_per_tensor'}"
         return QuantizeSettings(
             label=label,
             config=config,
@@ -227,7 +229,7 @@ def resolve_quantize(
             percentile=percentile,
         )
     config = factory(is_static=False, per_channel=per_channel)
-    return QuantizeSettings(label=f"qint8_{isa}{'_pc' if per_channel else ''}", config=config)
+    return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}", config=config)
 
 
 def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:

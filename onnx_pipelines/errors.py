@@ -64,11 +64,33 @@ class BenchmarkError(OnnxPipelinesError, RuntimeError):
     """A benchmark candidate failed to build, load or run in its measurement process."""
 
 
+class InputLimitError(InvalidInputError):
+    """Well-formed input that exceeds a configured limit (too many items, too many tokens)."""
+
+
+class ServingError(OnnxPipelinesError, RuntimeError):
+    """The HTTP server could not answer a request: overloaded, shutting down, or the model failed."""
+
+
+class ServerOverloadedError(ServingError):
+    """The request queue is full; the client should retry later."""
+
+
+class ServerShuttingDownError(ServingError):
+    """The server is draining its queue before it exits and takes no new work."""
+
+
+class InferenceError(ServingError):
+    """The pipeline raised while running a batch (details are logged, not returned to the client)."""
+
+
 __all__ = [
     "BenchmarkError",
     "CorruptModelError",
     "DatasetError",
     "ExportError",
+    "InferenceError",
+    "InputLimitError",
     "InvalidConfigError",
     "InvalidInputError",
     "InvalidModelError",
@@ -76,6 +98,9 @@ __all__ = [
     "OnnxPipelinesError",
     "ParityError",
     "ProviderUnavailableError",
+    "ServerOverloadedError",
+    "ServerShuttingDownError",
+    "ServingError",
     "TaskMismatchError",
     "UnsupportedArchitectureError",
     "UnsupportedTaskError",

@@ -80,8 +80,7 @@ def load_pipeline(
         CorruptModelError: see :mod:`onnx_pipelines.errors`.
 
     Example:
-        >>> clf = load_pipeline("text-classification", "models/bbc", optimize="O2",
-        ...                     quantize="dynamic")  # doctest: +SKIP
+        >>> clf = load_pipeline("text-classification", "bbc", optimize="O2", quantize="dynamic")  # doctest: +SKIP
         >>> clf(["Shares rose 5% after the results"])  # doctest: +SKIP
         [{'label': 'business', 'score': 0.93}]
     """
@@ -151,7 +150,7 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
         from onnx_pipelines.pipelines.sentence_embeddings import PoolingConfig
 
         pipeline_kwargs.setdefault("pooling", PoolingConfig.from_folder(artifact.path))
-    pipe = transformers.pipeline(
+    pipe = transformers.pipeline(  # type: ignore[call-overload]
         spec.pipeline_task,
         model=ort_model,
         tokenizer=tokenizer,

@@ -24,10 +24,34 @@ CPU_DISABLED_OPTIMIZERS: tuple[str, ...] = ("SkipLayerNormFusion",)
 
 
 def available_providers() -> list[str]:
-    """Execution providers this onnxruntime build offers."""
+    """Execution providers this onnxruntime build offers.
+
+    Raises:
+        ProviderUnavailableError: When both ``onnxruntime`` and ``onnxruntime-gpu`` are installed: they ship
+            the same module and overwrite each other's files, so neither can be trusted.
+    """
     import onnxruntime
 
+    check_single_onnxruntime()
     return list(onnxruntime.get_available_providers())
+
+
+def check_single_onnxruntime() -> None:
+    """Refuse to run when the CPU and GPU builds of onnxruntime are installed side by side."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    installed = []
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            installed.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    if len(installed) > 1:
+        raise ProviderUnavailableError(
+            f"Both {' and '.join(installed)} are installed; they provide the same module and break each other. "
+            "Keep one: for GPU, pip uninstall -y onnxruntime onnxruntime-gpu && pip install --no-deps "
+            "onnxruntime-gpu; for CPU, pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime."
+        )
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +88,7 @@ def resolve_provider(provider: str = "auto") -> str:
     if name not in available:
         hint = (
             " For CUDA, install the GPU build instead of the CPU one: "
-            "pip uninstall -y onnxruntime && pip install 'onnx-pipelines[gpu]'."
+            "pip uninstall -y onnxruntime && pip install --no-deps onnxruntime-gpu (see README, GPU install)."
             if name in (CUDA, TENSORRT)
             else ""
         )

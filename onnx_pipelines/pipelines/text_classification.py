@@ -9,7 +9,7 @@ import torch
 from transformers import TextClassificationPipeline
 
 from onnx_pipelines.pipelines.base import OnnxPipelineMixin
-from onnx_pipelines.pipelines.inputs import normalize_texts
+from onnx_pipelines.pipelines.inputs import is_stream, normalize_texts
 
 #: Call options the batched path understands; any other option takes transformers' own path.
 _BATCHED_OPTIONS = frozenset({"truncation", "max_length", "top_k", "function_to_apply", "batch_size"})
@@ -36,7 +36,7 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         if inputs is None and "text" in kwargs:  # transformers' older keyword
             inputs = kwargs.pop("text")
         kwargs.setdefault("truncation", True)
-        if isinstance(inputs, (str, list, tuple, dict)) or inputs is None:
+        if not is_stream(inputs):
             inputs = normalize_texts(inputs, allow_pairs=True)
             if not args and self._can_batch(inputs, kwargs):
                 return self._call_batched(inputs, kwargs)
