@@ -102,6 +102,18 @@ def _kwargs(variant: Variant) -> str:
     return f"optimize={variant.optimize!r}, quantize={variant.quantize!r}"
 
 
+def prepare_candidates(candidates: list[Candidate], model: str, task: str, work_dir: str, cache_dir: str,
+                       calibration_texts: list[str] | None) -> list[PreparedCandidate]:
+    """Build every candidate, in order. Meant to run in one fresh process (see :func:`prepare_candidate`).
+
+    The export machinery is imported first, so no candidate's build time includes those imports.
+    """
+    import optimum.exporters.onnx  # noqa: F401
+    import optimum.onnxruntime  # noqa: F401
+
+    return [prepare_candidate(c, model, task, work_dir, cache_dir, calibration_texts) for c in candidates]
+
+
 def prepare_candidate(candidate: Candidate, model: str, task: str, work_dir: str, cache_dir: str,
                       calibration_texts: list[str] | None) -> PreparedCandidate:
     """Build a candidate's model (or find it already built). Meant to run in a fresh process.

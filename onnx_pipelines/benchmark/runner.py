@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.benchmark.candidates import Candidate, PreparedCandidate, prepare_candidate
+from onnx_pipelines.benchmark.candidates import Candidate, PreparedCandidate, prepare_candidates
 from onnx_pipelines.errors import BenchmarkError, InvalidConfigError
 from onnx_pipelines.isolated import run_isolated
 
@@ -131,11 +131,9 @@ def run_benchmark(model: str, task: str, candidates: Sequence[Candidate], data: 
         raise InvalidConfigError("No candidates to benchmark.")
     started = time.time()
     load_before = _load_average()
-    prepared = []
-    for candidate in candidates:
-        progress(f"Building {candidate.name} (own process, timed)")
-        prepared.append(run_isolated(prepare_candidate, candidate, model, task, work_dir, cache_dir,
-                                     data.calibration_texts))
+    progress(f"Building {len(candidates)} candidates in a fresh process (timed)")
+    prepared = run_isolated(prepare_candidates, list(candidates), model, task, work_dir, cache_dir,
+                            data.calibration_texts)
     texts_by_len = length_texts(model, data.texts, sorted({*settings.seq_lens, settings.batch_seq_len}))
     results = [CandidateResult(p) for p in prepared]
     workers: list[_Worker] = []
