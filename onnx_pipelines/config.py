@@ -22,6 +22,9 @@ from onnx_pipelines.errors import InvalidConfigError
 OPTIMIZATION_LEVELS: tuple[str, ...] = ("O1", "O2", "O3", "O4")
 QUANTIZE_MODES: tuple[str, ...] = ("dynamic", "static")
 CPU_ISAS: tuple[str, ...] = ("avx512_vnni", "avx512", "avx2", "arm64")
+#: Version of what quantize.py does beyond the Optimum config (type annotation, float mask ops, entropy
+#: bins); part of the cache key so an artifact built by an older recipe is never reused.
+QUANTIZE_RECIPE_VERSION = 2
 
 
 class CalibrationMethod(str, enum.Enum):
@@ -118,8 +121,12 @@ class QuantizeSettings:
         return bool(self.config.is_static)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies this step in the cache key."""
-        data: dict[str, Any] = {"label": self.label, "config": config_fingerprint(self.config)}
+        """What identifies this step in the cache key (bump :data:`QUANTIZE_RECIPE_VERSION` when our recipe changes)."""
+        data: dict[str, Any] = {
+            "label": self.label,
+            "config": config_fingerprint(self.config),
+            "recipe": QUANTIZE_RECIPE_VERSION,
+        }
         if self.is_static:
             data.update(
                 calibration_method=self.calibration_method.value if self.calibration_method else None,
@@ -129,8 +136,22 @@ class QuantizeSettings:
         return data
 
 
-def resolve_optimize(optimize: Any) -> OptimizeSettings | None:
+#: Preset fusions left out when the graph will run on CPU: onnxruntime's CPU ``SkipLayerNormalization`` kernel
+#: is a scalar loop, 6-8x slower than the ``Add`` + ``LayerNormalization`` it replaces (see
+#: :data:`onnx_pipelines.runtime.CPU_DISABLED_OPTIMIZERS`, which keeps ORT from re-fusing them at load time).
+CPU_PRESET_OVERRIDES: dict[str, bool] = {
+    "disable_skip_layer_norm_fusion": True,
+    "disable_bias_skip_layer_norm_fusion": True,
+}
+
+
+def resolve_optimize(optimize: Any, *, for_cpu: bool = True) -> OptimizeSettings | None:
     """Turn ``None``, ``"O1"``-``"O4"`` or an Optimum ``OptimizationConfig`` into :class:`OptimizeSettings`.
+
+    Args:
+        optimize: The user's value.
+        for_cpu: Tune presets for the CPU provider (:data:`CPU_PRESET_OVERRIDES`); ``O4`` (fp16, GPU only)
+            and user ``OptimizationConfig`` objects are used as given.
 
     Raises:
         InvalidConfigError: For any other value.
@@ -143,7 +164,8 @@ def resolve_optimize(optimize: Any) -> OptimizeSettings | None:
         return OptimizeSettings(label="custom", config=optimize)
     if isinstance(optimize, str) and optimize.upper() in OPTIMIZATION_LEVELS:
         level = optimize.upper()
-        return OptimizeSettings(label=level, config=AutoOptimizationConfig.with_optimization_level(level))
+        overrides = CPU_PRESET_OVERRIDES if for_cpu and level != "O4" else {}
+        return OptimizeSettings(label=level, config=AutoOptimizationConfig.with_optimization_level(level, **overrides))
     raise InvalidConfigError(
         f"optimize={optimize!r} is not valid. Use None, one of {', '.join(OPTIMIZATION_LEVELS)} "
         "(O4 = O3 + fp16, GPU only), or an optimum.onnxruntime.OptimizationConfig."

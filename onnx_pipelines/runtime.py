@@ -16,6 +16,12 @@ CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 _SHORT_NAMES = {"cpu": CPU, "cuda": CUDA, "gpu": CUDA, "tensorrt": TENSORRT, "trt": TENSORRT}
 
+#: ONNX Runtime graph fusions left out on CPU. ``SkipLayerNormFusion`` turns ``Add`` + ``LayerNormalization``
+#: into ``SkipLayerNormalization``, whose CPU kernel (onnxruntime 1.32) is a scalar loop: 250 us vs 40 us for
+#: the unfused pair on a 128x384 tensor, 1.0 ms vs 0.13 ms at 512x384, i.e. ~2.5 ms of a 12 ms int8 MiniLM
+#: call at 128 tokens (docs/performance.md). The fusion stays on for GPU providers, where its kernel is fast.
+CPU_DISABLED_OPTIMIZERS: tuple[str, ...] = ("SkipLayerNormFusion",)
+
 
 def available_providers() -> list[str]:
     """Execution providers this onnxruntime build offers.
@@ -107,6 +113,8 @@ class RuntimeSettings:
         inter_op_threads: Threads across independent operators (sequential execution uses 1).
         graph_optimization: ORT's online graph optimization level: ``disable``, ``basic``, ``extended``, ``all``.
         enable_cpu_mem_arena: Keep ORT's CPU memory arena (faster; more resident memory).
+        disabled_optimizers: ORT graph transformers to switch off, on top of :data:`CPU_DISABLED_OPTIMIZERS`
+            which are always off on the CPU provider.
     """
 
     provider: str = "auto"
@@ -114,6 +122,7 @@ class RuntimeSettings:
     inter_op_threads: int | None = None
     graph_optimization: str = "all"
     enable_cpu_mem_arena: bool = True
+    disabled_optimizers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("intra_op_threads", "inter_op_threads"):
@@ -125,8 +134,8 @@ class RuntimeSettings:
                 f"graph_optimization={self.graph_optimization!r} is not valid; use one of {', '.join(_GRAPH_LEVELS)}."
             )
 
-    def session_options(self) -> Any:
-        """Build an ``onnxruntime.SessionOptions``."""
+    def session_options(self, provider: str | None = None) -> Any:
+        """Build an ``onnxruntime.SessionOptions`` for ``provider`` (default: resolve ``self.provider``)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -141,6 +150,11 @@ class RuntimeSettings:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Quiet ORT's warnings about initializers it constant-folds; errors still surface.
         options.log_severity_level = int(os.environ.get("ONNX_PIPELINES_ORT_LOG_LEVEL", "3"))
+        disabled = list(self.disabled_optimizers)
+        if (provider or resolve_provider(self.provider)) == CPU:
+            disabled += [name for name in CPU_DISABLED_OPTIMIZERS if name not in disabled]
+        if disabled:
+            options.add_session_config_entry("optimization.disable_specified_optimizers", ";".join(disabled))
         return options
 
 
