@@ -1,8 +1,12 @@
 """End-to-end tests of real server processes on 127.0.0.1: 64 concurrent clients, overload (429),
 and SIGTERM draining in-flight requests.
 
-The servers run ``python -m onnx_pipelines.serving`` on the ONNX pipeline (bbc-news-minilm, O2 + dynamic
-int8) from the session's artifact cache, so the export is made once per test session, not per server.
+The servers run ``python -m onnx_pipelines.serving`` on the ONNX pipeline of bbc-news-minilm at O2 from the
+session's artifact cache (O2 is the parent of the O2 + int8 artifact the other tests build), so the export
+is made once per test session, not per server. O2 rather than O2 + dynamic int8: int8 activation scales
+are per model call, so an input's scores depend on its batch mates, and with these 64 articles one top-1
+margin fell from 0.25 to 0.04 over 20 random batchings; at O2 the answers do not depend on the batch, so
+every client's answer can be checked against the direct pipeline. int8 serving is tested in-process.
 The SIGTERM test stops the server the other tests of "default" use, so it comes last in this module.
 """
 
@@ -26,7 +30,7 @@ import httpx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 300  # the first server of a session may export the model (under a lock, once)
-VARIANT = ("--optimize", "O2", "--quantize", "dynamic")
+VARIANT = ("--optimize", "O2")
 
 pytestmark = pytest.mark.anyio
 
@@ -97,8 +101,7 @@ def served(
     }
     try:
         # The servers and this process load in parallel; whichever comes first exports (the cache locks).
-        direct = load_pipeline("text-classification", bbc_model, optimize="O2", quantize="dynamic",
-                               cache_dir=artifact_cache)
+        direct = load_pipeline("text-classification", bbc_model, optimize="O2", cache_dir=artifact_cache)
         for server in started.values():
             server.wait_ready()
         yield Served(started, direct)
@@ -123,16 +126,16 @@ async def _post_all(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Respon
         return await asyncio.gather(*(client.post("/predict", json=body) for body in bodies))
 
 
-async def test_64_concurrent_clients_get_the_pipelines_labels(served: Served, articles: list[str]) -> None:
-    # Scores move a little with batch mates under dynamic int8 (activation scales are per batch), but the
-    # smallest top-1 margin of these articles is 0.25 and the largest score change measured 0.03.
-    expected = [r["label"] for r in served.direct(articles, truncation=True, batch_size=64)]
+async def test_64_concurrent_clients_get_the_pipelines_answers(served: Served, articles: list[str]) -> None:
+    expected = served.direct(articles, top_k=None, truncation=True, batch_size=64)
     assert len(articles) == 64
     responses = await _post_all(served.servers["default"].url, [{"inputs": text} for text in articles])
     assert [r.status_code for r in responses] == [200] * 64
-    assert [r.json()[0]["label"] for r in responses] == expected
+    assert [r.json()[0]["label"] for r in responses] == [e[0]["label"] for e in expected]
+    for response, reference in zip(responses, expected, strict=True):  # whatever batch each one ran in
+        assert [a["score"] for a in response.json()] == pytest.approx([r["score"] for r in reference], abs=1e-5)
     info = httpx.get(served.servers["default"].url + "/info").json()
-    assert info["variant"] == served.direct.variant == "O2+int8-dynamic"
+    assert info["variant"] == served.direct.variant == "O2"
 
 
 async def test_overload_answers_429_and_nothing_else(servers: dict[str, ServerProcess]) -> None:
