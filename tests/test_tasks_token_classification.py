@@ -1,0 +1,139 @@
+"""token-classification (NER) on the real CoNLL model: PyTorch vs ONNX for every aggregation strategy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+from onnx_pipelines.errors import InvalidConfigError, InvalidInputError
+from onnx_pipelines.pipeline import load_pipeline
+from onnx_pipelines.pipelines.base import raw_outputs
+from onnx_pipelines.pipelines.token_classification import AGGREGATION_STRATEGIES, tag_words
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+NER_MODEL = SHARED / "models" / "conll-ner-minilm"
+CONLL_TEST = SHARED / "data" / "conll-sample" / "test.jsonl"
+TEXTS = [
+    "Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
+    "EU rejects German call to boycott British lamb.",
+    "Manchester United signed a striker from Real Madrid, Reuters reported.",
+]
+
+
+@pytest.fixture(scope="session")
+def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "tasks-cache"
+
+
+@pytest.fixture(scope="session")
+def conll() -> tuple[list[list[str]], list[list[str]]]:
+    if not CONLL_TEST.is_file():
+        pytest.skip(f"shared CoNLL sample not found at {CONLL_TEST}")
+    labels = json.loads((NER_MODEL / "config.json").read_text())["id2label"]
+    rows = [json.loads(line) for line in CONLL_TEST.read_text().splitlines() if line.strip()]
+    return [r["tokens"] for r in rows], [[labels[str(t)] for t in r["ner_tags"]] for r in rows]
+
+
+@pytest.fixture(scope="session")
+def ner_fp32(tasks_cache: Path):
+    return load_pipeline("token-classification", NER_MODEL, cache_dir=tasks_cache)
+
+
+@pytest.fixture(scope="session")
+def ner_torch():
+    model = AutoModelForTokenClassification.from_pretrained(NER_MODEL).eval()
+    return pipeline("token-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(NER_MODEL))
+
+
+@pytest.fixture(scope="session")
+def torch_tags(ner_torch, conll) -> list[list[str]]:
+    return tag_words(ner_torch, conll[0], batch_size=16)
+
+
+def _entities(output: list[dict]) -> list[tuple]:
+    return [(e.get("entity_group", e.get("entity")), e["start"], e["end"], e["word"]) for e in output]
+
+
+def test_export_is_validated_against_pytorch(ner_fp32) -> None:
+    validation = ner_fp32.artifact.manifest["validation"]
+    assert validation["output_name"] == "logits"
+    assert validation["max_abs_diff"] < 1e-4
+
+
+def test_token_logits_match_pytorch_on_conll(ner_fp32, ner_torch, conll) -> None:
+    sentences, _ = conll
+    worst = 0.0
+    for words in sentences[:6]:
+        text = " ".join(words)
+        (onnx_row,) = raw_outputs(ner_fp32, text, ("logits",), is_split_into_words=False)
+        (torch_row,) = raw_outputs(ner_torch, text, ("logits",), is_split_into_words=False)
+        mask = torch_row["attention_mask"]
+        np.testing.assert_array_equal(onnx_row["logits"][mask].argmax(-1), torch_row["logits"][mask].argmax(-1))
+        worst = max(worst, float(np.abs(onnx_row["logits"][mask] - torch_row["logits"][mask]).max()))
+    assert worst < 1e-4
+
+
+@pytest.mark.parametrize("strategy", AGGREGATION_STRATEGIES)
+def test_every_aggregation_strategy_matches_pytorch(ner_fp32, ner_torch, strategy: str) -> None:
+    onnx_out = ner_fp32(TEXTS, aggregation_strategy=strategy)
+    torch_out = ner_torch(TEXTS, aggregation_strategy=strategy)
+    assert [_entities(o) for o in onnx_out] == [_entities(t) for t in torch_out]
+    scores = [(e["score"], r["score"]) for o, t in zip(onnx_out, torch_out, strict=True)
+              for e, r in zip(o, t, strict=True)]
+    assert scores and max(abs(float(a) - float(b)) for a, b in scores) < 1e-4
+    if strategy != "none":  # grouped output: whole entities, e.g. a two-word person
+        assert ("PER", 0, 13, "angela merkel") in _entities(onnx_out[0])
+
+
+def test_word_tags_score_like_pytorch_with_seqeval(ner_fp32, torch_tags, conll) -> None:
+    from seqeval.metrics import f1_score
+
+    sentences, gold = conll
+    onnx_tags = tag_words(ner_fp32, sentences, batch_size=16)
+    assert onnx_tags == torch_tags
+    assert [len(t) for t in onnx_tags] == [len(s) for s in sentences]
+    accuracy = np.mean([p == g for ps, gs in zip(onnx_tags, gold, strict=True) for p, g in zip(ps, gs, strict=True)])
+    assert accuracy > 0.95  # the model card reports 97.0% token accuracy (first sub-token)
+    assert f1_score(gold, onnx_tags) == pytest.approx(f1_score(gold, torch_tags))
+    assert f1_score(gold, onnx_tags) > 0.5
+
+
+def test_stride_covers_texts_longer_than_the_window(ner_fp32, ner_torch) -> None:
+    long_text = " ".join(["Angela Merkel visited Paris."] * 90)  # ~630 tokens: two windows
+    assert len(ner_fp32.tokenizer(long_text)["input_ids"]) > 512
+    onnx_out = ner_fp32(long_text, aggregation_strategy="first", stride=64)
+    torch_out = ner_torch(long_text, aggregation_strategy="first", stride=64)
+    assert _entities(onnx_out) == _entities(torch_out)
+    assert max(e["end"] for e in onnx_out) > len(long_text) - 10  # entities found in the last window too
+
+
+def test_int8_dynamic_agrees_on_most_word_tags(tasks_cache: Path, torch_tags, conll) -> None:
+    ner_int8 = load_pipeline("token-classification", NER_MODEL, quantize="dynamic", cache_dir=tasks_cache)
+    assert ner_int8.variant == "int8-dynamic"
+    sentences, _ = conll
+    int8_tags = tag_words(ner_int8, sentences, batch_size=16)
+    agreement = np.mean([a == b for xs, ys in zip(int8_tags, torch_tags, strict=True)
+                         for a, b in zip(xs, ys, strict=True)])
+    assert agreement > 0.9  # int8 is judged by agreement, not by tolerance (measured in docs/tasks.md)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "kwargs", "error"),
+    [
+        ("", {}, InvalidInputError),
+        (None, {}, InvalidInputError),
+        ([["EU", ""]], {"is_split_into_words": True}, InvalidInputError),
+        ("EU", {"is_split_into_words": True}, InvalidInputError),
+        ("EU rejects", {"aggregation_strategy": "longest"}, InvalidConfigError),
+        ("EU rejects", {"aggregation_strategy": "none", "stride": 16}, InvalidConfigError),
+        ("EU rejects", {"aggregation_strategy": "first", "stride": 600}, InvalidConfigError),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(ner_fp32, inputs, kwargs, error) -> None:
+    with pytest.raises(error):
+        ner_fp32(inputs, **kwargs)
+
