@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.errors import ExportError, TaskMismatchError, UnsupportedArchitectureError
+from onnx_pipelines.errors import ExportError, OnnxPipelinesError, TaskMismatchError, UnsupportedArchitectureError
 from onnx_pipelines.model_source import ModelSource
 from onnx_pipelines.tasks import TaskSpec
 
@@ -42,7 +42,7 @@ VALIDATION_PAIRS: tuple[tuple[str, str], ...] = (
 VALIDATION_QUESTIONS: tuple[tuple[str, str], ...] = (
     *VALIDATION_PAIRS,
     ("When did the ministers meet?", VALIDATION_TEXTS[2]),
-    ("Who attended the premiere?", VALIDATION_TEXTS[4]),
+    ("Who attended the premiere?", f"{VALIDATION_TEXTS[4]} {VALIDATION_TEXTS[2]} {VALIDATION_TEXTS[4]}"),
 )
 
 
@@ -101,21 +101,31 @@ def check_exportable(source: ModelSource, task: TaskSpec) -> None:
 
 
 def check_head(config: dict[str, Any], task: TaskSpec, where: Path) -> None:
-    """Raise :class:`TaskMismatchError` when ``config.architectures`` names a head for another task."""
-    if not task.head_suffixes:
-        return
+    """Raise :class:`TaskMismatchError` when ``config.architectures`` names a head for another task.
+
+    Then runs the task's own ``config_check`` (e.g. zero-shot needs an entailment label).
+    """
     architectures = config.get("architectures") or []
-    if not architectures:
-        return  # no head recorded: let the exporter decide
-    if not any(arch.endswith(task.head_suffixes) for arch in architectures):
+    # No head recorded (or a task for any head): let the exporter decide.
+    if task.head_suffixes and architectures and not any(a.endswith(task.head_suffixes) for a in architectures):
         from onnx_pipelines.tasks import TASKS
 
-        fitting = [t.name for t in TASKS.values() if not t.head_suffixes or
-                   any(a.endswith(t.head_suffixes) for a in architectures)]
+        fitting = [t.name for t in TASKS.values() if _fits(t, config, architectures)]
         raise TaskMismatchError(
             f"The model at {str(where)!r} is a {architectures[0]}, which does not fit task {task.name!r} "
             f"(it needs a *{task.head_suffixes[0]} head). Tasks this model fits: {', '.join(fitting)}."
         )
+    task.check_config(config)
+
+
+def _fits(task: TaskSpec, config: dict[str, Any], architectures: list[str]) -> bool:
+    if task.head_suffixes and not any(a.endswith(task.head_suffixes) for a in architectures):
+        return False
+    try:
+        task.check_config(config)
+    except OnnxPipelinesError:
+        return False
+    return True
 
 
 def export_model(

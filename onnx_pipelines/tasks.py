@@ -43,6 +43,9 @@ class TaskSpec:
         optional_input_fields: Fields an example may add, e.g. ``("text_pair",)`` for classification.
         required_options: Call-time keyword arguments the pipeline cannot run without, e.g.
             ``("candidate_labels",)`` for zero-shot classification.
+        config_check: Dotted path of a function ``(config: dict) -> None`` that raises when a model's
+            ``config.json`` cannot serve the task beyond its head type (zero-shot needs an entailment
+            label); run before anything is exported.
         metric: The default task metric (a name :func:`onnx_pipelines.metrics.load_metric` accepts), or
             ``None`` where a task has no labels to score against.
     """
@@ -62,6 +65,7 @@ class TaskSpec:
     input_fields: tuple[str, ...] = ("text",)
     optional_input_fields: tuple[str, ...] = ()
     required_options: tuple[str, ...] = ()
+    config_check: str | None = None
     metric: str | None = None
 
     def __post_init__(self) -> None:
@@ -86,6 +90,12 @@ class TaskSpec:
         """Import and return the ``transformers`` ``AutoModelFor...`` class."""
         module = importlib.import_module("transformers")
         return getattr(module, self.torch_model_class)
+
+    def check_config(self, config: dict[str, Any]) -> None:
+        """Run ``config_check`` (if any) on a parsed ``config.json``; it raises when the model does not fit."""
+        if self.config_check is not None:
+            module_name, _, attr = self.config_check.rpartition(".")
+            getattr(importlib.import_module(module_name), attr)(config)
 
     def load_pipeline_class(self) -> Any:
         """Import and return the pipeline class."""
@@ -153,6 +163,7 @@ TASKS: dict[str, TaskSpec] = {
             description="scores for labels chosen at call time, from an NLI (entailment) model",
             validation_inputs=("texts", "pairs"),
             required_options=("candidate_labels",),
+            config_check=f"{_PIPELINES}.zero_shot.check_nli_config",
             metric="accuracy",
         ),
         TaskSpec(

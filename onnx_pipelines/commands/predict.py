@@ -131,6 +131,8 @@ def _read_inputs(spec: TaskSpec, args: argparse.Namespace) -> tuple[list[dict[st
     if spec.input_fields == QA_FIELDS:
         if args.text or args.input_file:
             raise InvalidInputError("question-answering takes --question and --context, not --text/--input-file.")
+        if not args.question or not args.context:
+            raise InvalidInputError("question-answering needs --question QUESTION and --context CONTEXT.")
         contexts = args.context * len(args.question) if len(args.context) == 1 else args.context
         examples = qa_examples((), {"question": args.question or None, "context": contexts or None})
         return examples, examples

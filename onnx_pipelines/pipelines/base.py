@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ def raw_outputs(pipe: Any, inputs: Any, output_names: tuple[str, ...],
     import torch
 
     features = pipe.preprocess(inputs, **preprocess_params)
-    if isinstance(features, dict):  # non-chunk pipelines return one dict rather than a generator
+    if isinstance(features, Mapping):  # non-chunk pipelines return one encoding rather than a generator
         features = [features]
     rows = []
     for feature in features:

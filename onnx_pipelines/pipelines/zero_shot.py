@@ -31,6 +31,11 @@ def entailment_index(id2label: dict[Any, str]) -> int:
     )
 
 
+def check_nli_config(config: dict[str, Any]) -> None:
+    """Raise :class:`InvalidModelError` unless a ``config.json`` names an entailment label (before export)."""
+    entailment_index(config.get("id2label") or {})
+
+
 class OnnxZeroShotClassificationPipeline(OnnxPipelineMixin, ZeroShotClassificationPipeline):
     """transformers' ``ZeroShotClassificationPipeline`` with checks for the model's labels and the inputs.
 
