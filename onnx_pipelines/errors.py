@@ -60,10 +60,32 @@ class ParityError(OnnxPipelinesError, RuntimeError):
     """The parity evaluation could not be carried out."""
 
 
+class InputLimitError(InvalidInputError):
+    """Well-formed input that exceeds a configured limit (too many items, too many tokens)."""
+
+
+class ServingError(OnnxPipelinesError, RuntimeError):
+    """The HTTP server could not answer a request: overloaded, shutting down, or the model failed."""
+
+
+class ServerOverloadedError(ServingError):
+    """The request queue is full; the client should retry later."""
+
+
+class ServerShuttingDownError(ServingError):
+    """The server is draining its queue before it exits and takes no new work."""
+
+
+class InferenceError(ServingError):
+    """The pipeline raised while running a batch (details are logged, not returned to the client)."""
+
+
 __all__ = [
     "CorruptModelError",
     "DatasetError",
     "ExportError",
+    "InferenceError",
+    "InputLimitError",
     "InvalidConfigError",
     "InvalidInputError",
     "InvalidModelError",
@@ -71,6 +93,9 @@ __all__ = [
     "OnnxPipelinesError",
     "ParityError",
     "ProviderUnavailableError",
+    "ServerOverloadedError",
+    "ServerShuttingDownError",
+    "ServingError",
     "TaskMismatchError",
     "UnsupportedArchitectureError",
     "UnsupportedTaskError",

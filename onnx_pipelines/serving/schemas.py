@@ -1,0 +1,154 @@
+"""Request and response bodies of the HTTP API, shaped like text-embeddings-inference (TEI).
+
+Requests are validated strictly (a number where a string belongs is a 422, not a silent cast) and
+unknown fields are refused, so a misspelled option (``"normalise"``) does not pass unnoticed.
+Only pydantic is imported here: the Azure ML scoring script reuses these models without FastAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+#: One input: a text, or a ``[text, text_pair]`` pair (for cross-encoders and NLI-style classifiers).
+TextOrPair = StrictStr | tuple[StrictStr, StrictStr]
+
+_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "a list"}
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _validate_inputs(value: Any, handler: ValidatorFunctionWrapHandler, pairs: bool) -> Any:
+    """Validate ``inputs``, replacing pydantic's one-error-per-union-member with one clear message."""
+    try:
+        return handler(value)
+    except ValidationError:
+        pass
+    allowed = (
+        "a text, a list of texts, or a list of [text, text_pair] pairs"
+        if pairs
+        else "a text or a list of texts"
+    )
+    found = f"got {_json_type(value)}"
+    if isinstance(value, list):
+        for i, x in enumerate(value):
+            is_pair = isinstance(x, list) and len(x) == 2 and all(isinstance(t, str) for t in x)
+            if not (isinstance(x, str) or (pairs and is_pair)):
+                found = f"inputs[{i}] is {_json_type(x)}" + (
+                    f" of {len(x)} items" if isinstance(x, list) else ""
+                )
+                break
+    raise PydanticCustomError(
+        "inputs_type", "must be {allowed}; {found}", {"allowed": allowed, "found": found}
+    )
+
+
+class TaskRequest(BaseModel):
+    """Fields every task endpoint accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    truncate: StrictBool = Field(
+        False,
+        description="Cut inputs longer than the model's maximum length instead of answering 422.",
+    )
+
+
+class PredictRequest(TaskRequest):
+    """``POST /predict`` (text-classification)."""
+
+    inputs: StrictStr | list[TextOrPair] = Field(
+        description="A text, a list of texts, or a list of [text, text_pair] pairs.",
+        examples=["Shares rose after the quarterly results.", [["A question?", "A passage."]]],
+    )
+    top_k: StrictInt | None = Field(
+        None, ge=1, description="Return only the k best labels per input; all labels when omitted."
+    )
+
+    @field_validator("inputs", mode="wrap")
+    @classmethod
+    def _inputs(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return _validate_inputs(value, handler, pairs=True)
+
+
+class TextsRequest(TaskRequest):
+    """Body of the endpoints that take plain texts."""
+
+    inputs: StrictStr | list[StrictStr] = Field(
+        description="A text or a list of texts.",
+        examples=["Shares rose after the quarterly results."],
+    )
+
+    @field_validator("inputs", mode="wrap")
+    @classmethod
+    def _inputs(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        return _validate_inputs(value, handler, pairs=False)
+
+
+class EmbedRequest(TextsRequest):
+    """``POST /embed`` (sentence-embeddings)."""
+
+    normalize: StrictBool = Field(
+        True,
+        description=(
+            "L2-normalize the vectors. With false you get what the model returns, which is already "
+            "normalized when its sentence-transformers config ends with a Normalize module."
+        ),
+    )
+
+
+class LabelScore(BaseModel):
+    """One label of a classification, with its probability."""
+
+    label: str
+    score: float
+
+
+class Entity(BaseModel):
+    """One entity found by token classification (``aggregation_strategy="simple"``)."""
+
+    entity_group: str
+    score: float
+    word: str
+    start: int | None
+    end: int | None
+
+
+class ErrorResponse(BaseModel):
+    """Body of every non-2xx answer. ``error_type`` is stable; ``error`` is for humans."""
+
+    error: str
+    error_type: str = Field(examples=["validation_error"])
+
+
+class HealthResponse(BaseModel):
+    """Body of a healthy ``GET /health``."""
+
+    status: str = Field(examples=["ok"])
+
+
+class InfoResponse(BaseModel):
+    """``GET /info``: what is served, with which limits and library versions."""
+
+    model: str
+    task: str
+    variant: str
+    endpoint: str
+    labels: list[str] | None = None
+    max_input_tokens: int | None = None
+    limits: dict[str, Any]
+    versions: dict[str, str]

@@ -1,0 +1,236 @@
+"""The serving task table: what differs between tasks is data here, not code paths in the app.
+
+Each :class:`TaskSpec` says which endpoint serves the task, which body it takes, how to run the
+pipeline on a batch of inputs, and how to shape one request's outputs into its response. The app,
+the batcher and the Azure ML scoring script read this table and nothing else task-specific.
+
+Adding a task is one entry in :data:`TASKS` (plus its request model if the body differs). A task
+whose inputs are not texts (question answering: question + context) passes its own ``to_items``;
+a per-request option the pipeline needs at call time (zero-shot ``candidate_labels``) can travel on
+:class:`Item` and be grouped inside ``call``, so the batcher stays task-agnostic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from onnx_pipelines.errors import InputLimitError, InvalidInputError, UnsupportedTaskError
+from onnx_pipelines.serving.schemas import (
+    EmbedRequest,
+    Entity,
+    LabelScore,
+    PredictRequest,
+    TaskRequest,
+    TextsRequest,
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input of a request: a text, or a text pair."""
+
+    text: str
+    text_pair: str | None = None
+
+    def as_pipeline_input(self) -> str | dict[str, str]:
+        """Return the form a transformers pipeline takes (a pair becomes ``{"text", "text_pair"}``)."""
+        if self.text_pair is None:
+            return self.text
+        return {"text": self.text, "text_pair": self.text_pair}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything task-specific about serving one task.
+
+    Attributes:
+        name: Task name, as given to ``load_pipeline`` and ``--task``.
+        path: Endpoint path, e.g. ``/predict``.
+        summary: One line for the OpenAPI docs.
+        request_model: Pydantic model of the request body.
+        response_model: Type of a successful response body (for the OpenAPI docs).
+        call: ``call(pipeline, items)`` runs ONE pipeline call on a batch and returns one output per
+            item, in order. Runs in the inference thread. It may truncate: the app has already
+            refused inputs that are too long unless the request asked for truncation.
+        shape: ``shape(request, outputs)`` turns one request's outputs into its JSON-ready body.
+        to_items: Turns a validated request into its list of inputs.
+        probe: The input ``GET /health`` runs to check that the model answers.
+        labelled: Whether ``GET /info`` lists the model's labels (``config.id2label``).
+    """
+
+    name: str
+    path: str
+    summary: str
+    request_model: type[TaskRequest]
+    response_model: Any
+    call: Callable[[Any, list[Item]], Sequence[Any]]
+    shape: Callable[[Any, list[Any]], Any]
+    to_items: Callable[[Any], list[Item]]
+    probe: Item = Item("health check")
+    labelled: bool = False
+
+
+def items_from_inputs(request: PredictRequest | TextsRequest) -> list[Item]:
+    """Turn ``inputs`` (a text, a list of texts, or a list of ``[text, text_pair]``) into items."""
+    inputs = [request.inputs] if isinstance(request.inputs, str) else request.inputs
+    return [Item(x) if isinstance(x, str) else Item(x[0], x[1]) for x in inputs]
+
+
+def check_items(items: Sequence[Item], max_items: int) -> None:
+    """Refuse an empty request, an empty text, or more items than the server allows.
+
+    Raises:
+        InvalidInputError: No items, or an empty (or whitespace-only) text.
+        InputLimitError: More than ``max_items`` items.
+    """
+    if not items:
+        raise InvalidInputError("`inputs` is empty: send a text or a non-empty list of texts.")
+    if len(items) > max_items:
+        raise InputLimitError(
+            f"`inputs` has {len(items)} items; this server accepts at most {max_items} per request "
+            "(--max-input-items). Split the request."
+        )
+    for i, item in enumerate(items):
+        if not item.text.strip() or (item.text_pair is not None and not item.text_pair.strip()):
+            raise InvalidInputError(f"`inputs[{i}]` is empty: every text must contain some non-space text.")
+
+
+def _one_or_many(request: TaskRequest, per_input: list[Any]) -> Any:
+    """Answer a single-text request with its own result and a list request with a list."""
+    return per_input[0] if isinstance(getattr(request, "inputs", None), str) else per_input
+
+
+# --- text-classification ---------------------------------------------------------------------------
+
+
+def _classify(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    inputs = [item.as_pipeline_input() for item in items]
+    return pipe(inputs, top_k=None, truncation=True, batch_size=len(inputs))  # type: ignore[no-any-return]
+
+
+def _shape_predictions(request: PredictRequest, outputs: list[Any]) -> Any:
+    per_input = []
+    for scores in outputs:
+        ranked = sorted(scores, key=lambda s: s["score"], reverse=True)[: request.top_k]
+        per_input.append([{"label": str(s["label"]), "score": float(s["score"])} for s in ranked])
+    return _one_or_many(request, per_input)
+
+
+# --- sentence-embeddings ---------------------------------------------------------------------------
+
+
+def _embed(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    return list(np.asarray(pipe([item.text for item in items]), dtype=np.float32))
+
+
+def _shape_embeddings(request: EmbedRequest, outputs: list[Any]) -> Any:
+    vectors = np.stack(outputs)
+    if request.normalize:
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors.tolist()  # always a list of vectors, as TEI answers
+
+
+# --- token-classification --------------------------------------------------------------------------
+
+
+def _tag(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    texts = [item.text for item in items]
+    return pipe(texts, aggregation_strategy="simple", batch_size=len(texts))  # type: ignore[no-any-return]
+
+
+def _shape_entities(request: TextsRequest, outputs: list[Any]) -> Any:
+    def entity(e: dict[str, Any]) -> dict[str, Any]:
+        start, end = e.get("start"), e.get("end")
+        return {
+            "entity_group": str(e["entity_group"]),
+            "score": float(e["score"]),
+            "word": str(e["word"]),
+            "start": None if start is None else int(start),
+            "end": None if end is None else int(end),
+        }
+
+    return _one_or_many(request, [[entity(e) for e in entities] for entities in outputs])
+
+
+# --- feature-extraction ----------------------------------------------------------------------------
+
+
+def _token_vectors(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    texts = [item.text for item in items]
+    # Batched, the pipeline returns each text padded to the longest of its batch, as [1][tokens][hidden]:
+    # keep the text's own tokens only, so an answer does not depend on its batch mates.
+    lengths = [len(ids) for ids in pipe.tokenizer(texts, truncation=True)["input_ids"]]
+    left = getattr(pipe.tokenizer, "padding_side", "right") == "left"
+    outputs = pipe(texts, truncation=True, batch_size=len(texts))
+    return [out[0][-n:] if left else out[0][:n] for out, n in zip(outputs, lengths, strict=True)]
+
+
+def _shape_token_vectors(request: TextsRequest, outputs: list[Any]) -> Any:
+    return [np.asarray(out, dtype=np.float32).tolist() for out in outputs]
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            name="text-classification",
+            path="/predict",
+            summary="Classify texts or text pairs; labels sorted by score.",
+            request_model=PredictRequest,
+            response_model=list[LabelScore] | list[list[LabelScore]],
+            call=_classify,
+            shape=_shape_predictions,
+            to_items=items_from_inputs,
+            labelled=True,
+        ),
+        TaskSpec(
+            name="sentence-embeddings",
+            path="/embed",
+            summary="One vector per text (mean-pooled sentence embedding).",
+            request_model=EmbedRequest,
+            response_model=list[list[float]],
+            call=_embed,
+            shape=_shape_embeddings,
+            to_items=items_from_inputs,
+        ),
+        TaskSpec(
+            name="token-classification",
+            path="/ner",
+            summary="Named entities per text, sub-words grouped into words.",
+            request_model=TextsRequest,
+            response_model=list[Entity] | list[list[Entity]],
+            call=_tag,
+            shape=_shape_entities,
+            to_items=items_from_inputs,
+            labelled=True,
+        ),
+        TaskSpec(
+            name="feature-extraction",
+            path="/embed_all",
+            summary="One vector per token per text (the last hidden state).",
+            request_model=TextsRequest,
+            response_model=list[list[list[float]]],
+            call=_token_vectors,
+            shape=_shape_token_vectors,
+            to_items=items_from_inputs,
+        ),
+    )
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    """Return the spec of a served task.
+
+    Raises:
+        UnsupportedTaskError: ``name`` is not in :data:`TASKS`; the message lists the supported tasks.
+    """
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnsupportedTaskError(
+            f"Task {name!r} cannot be served; supported tasks: {', '.join(sorted(TASKS))}."
+        ) from None

@@ -1,0 +1,161 @@
+"""End-to-end tests of real server processes on 127.0.0.1: 64 concurrent clients, overload (429),
+and SIGTERM draining in-flight requests.
+
+The servers run ``python -m onnx_pipelines.serving ... --backend pytorch`` (the plain transformers
+pipeline) until ``load_pipeline`` lands; then drop ``--backend pytorch`` to serve the ONNX model.
+The SIGTERM test stops the server the other tests of "default" use, so it comes last in this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("uvicorn", reason="needs the serve extra: pip install 'onnx-pipelines[serve]'")
+import httpx  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BBC_MODEL = SHARED / "models" / "bbc-news-minilm"
+STARTUP_TIMEOUT_S = 120
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``python -m onnx_pipelines.serving`` on a free loopback port, its output in a log file."""
+
+    def __init__(self, log: Path, *options: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        command = [
+            sys.executable,
+            "-m",
+            "onnx_pipelines.serving",
+            str(BBC_MODEL),
+            "--task",
+            "text-classification",
+        ]
+        command += ["--backend", "pytorch", "--port", str(self.port), "--log-level", "warning", *options]
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"server not ready after {STARTUP_TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProcess]]:
+    if not BBC_MODEL.exists():
+        pytest.skip(f"shared test material not found at {BBC_MODEL}")
+    logs = tmp_path_factory.mktemp("servers")
+    started = {
+        "default": ServerProcess(logs / "default.log"),
+        "tiny_queue": ServerProcess(logs / "tiny_queue.log", "--max-queue", "2", "--max-batch-size", "4"),
+    }
+    try:
+        for server in started.values():  # they load in parallel
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def articles() -> list[str]:
+    lines = (SHARED / "data" / "bbc-news" / "test.jsonl").read_text().splitlines()
+    return [" ".join(json.loads(line)["text"].split()[:24]) for line in lines[::7]][:64]
+
+
+async def _post_all(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(bodies))
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        return await asyncio.gather(*(client.post("/predict", json=body) for body in bodies))
+
+
+async def test_64_concurrent_clients_get_the_pipelines_labels(
+    servers: dict[str, ServerProcess], articles: list[str]
+) -> None:
+    from transformers import pipeline
+
+    direct = pipeline("text-classification", model=str(BBC_MODEL), device="cpu")
+    expected = [r["label"] for r in direct(articles, truncation=True, batch_size=64)]
+    assert len(articles) == 64
+    responses = await _post_all(servers["default"].url, [{"inputs": text} for text in articles])
+    assert [r.status_code for r in responses] == [200] * 64
+    assert [r.json()[0]["label"] for r in responses] == expected
+
+
+async def test_overload_answers_429_and_nothing_else(servers: dict[str, ServerProcess]) -> None:
+    long_text = "The markets rallied as investors weighed the central bank decision. " * 60
+    responses = await _post_all(servers["tiny_queue"].url, [{"inputs": long_text, "truncate": True}] * 32)
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 429}, statuses
+    assert 429 in statuses and 200 in statuses, statuses
+    assert all(r.json()["error_type"] == "overloaded" for r in responses if r.status_code == 429)
+
+
+def test_docs_python_client_example_runs(servers: dict[str, ServerProcess]) -> None:
+    text = (REPO / "docs" / "serving.md").read_text()
+    block = text.split("<!-- tested: python-client -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'BASE_URL = "http://127.0.0.1:8080"' in block
+    namespace: dict[str, Any] = {}
+    exec(block.replace("http://127.0.0.1:8080", servers["default"].url), namespace)
+    assert namespace["labels"] == ["sports", "business"]
+
+
+async def test_sigterm_drains_in_flight_requests(servers: dict[str, ServerProcess]) -> None:
+    server = servers["default"]
+    body = {"inputs": "Parliament debated the budget late into the night. " * 25}  # ~250 tokens
+    async with httpx.AsyncClient(
+        base_url=server.url, timeout=120, limits=httpx.Limits(max_connections=16)
+    ) as client:
+        in_flight = [asyncio.ensure_future(client.post("/predict", json=body)) for _ in range(8)]
+        gauge = 'onnx_pipelines_requests_in_progress{endpoint="/predict"} 8.0'
+        deadline = time.monotonic() + 30
+        while gauge not in (await client.get("/metrics")).text:
+            assert time.monotonic() < deadline, "requests never reached the server"
+            await asyncio.sleep(0.02)
+        server.process.send_signal(signal.SIGTERM)
+        responses = await asyncio.gather(*in_flight)
+    assert [r.status_code for r in responses] == [200] * 8
+    assert all(r.json()[0]["label"] == "politics" for r in responses)
+    assert await asyncio.to_thread(server.process.wait, 30) == 0, server.log.read_text()[-3000:]
