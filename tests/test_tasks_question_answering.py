@@ -136,3 +136,22 @@ def test_predict_cli_rejects_missing_context(qa_model_dir: Path, tasks_cache: Pa
                  "--question", "Who scored?"])
     assert code == 2
     assert "context" in capsys.readouterr().err
+
+
+def test_served_at_answer_like_the_pipeline(qa_onnx) -> None:
+    pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'onnx-pipelines[serve]'")
+    from fastapi.testclient import TestClient
+
+    from onnx_pipelines.serving import create_app_from_pipeline
+
+    app = create_app_from_pipeline(qa_onnx, "question-answering", model_name="qa-seeded")
+    with TestClient(app) as client:
+        many = client.post("/answer", json={"inputs": QUESTIONS, "top_k": 2})
+        one = client.post("/answer", json={"inputs": QUESTIONS[0]})
+        missing = client.post("/answer", json={"inputs": {"question": "Who scored?"}})
+        empty = client.post("/answer", json={"inputs": {"question": "Who scored?", "context": " "}})
+    assert many.status_code == 200, many.text
+    expected = qa_onnx(QUESTIONS, top_k=2)
+    assert [[a["answer"] for a in answers] for answers in many.json()] == [[a["answer"] for a in e] for e in expected]
+    assert one.json()[0]["answer"] == qa_onnx(QUESTIONS[0])["answer"]
+    assert missing.status_code == 422 and empty.status_code == 400  # schema error; invalid input

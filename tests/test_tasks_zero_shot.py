@@ -128,3 +128,23 @@ def test_predict_cli_requires_candidate_labels(nli_model_dir: Path, tasks_cache:
                  "--cache-dir", str(tasks_cache)])
     assert code == 2
     assert "--candidate-labels" in capsys.readouterr().err
+
+
+def test_served_at_zero_shot_like_the_pipeline(zs_onnx) -> None:
+    pytest.importorskip("fastapi", reason="needs the serve extra: pip install 'onnx-pipelines[serve]'")
+    from fastapi.testclient import TestClient
+
+    from onnx_pipelines.serving import create_app_from_pipeline
+
+    app = create_app_from_pipeline(zs_onnx, "zero-shot-classification", model_name="nli-seeded")
+    with TestClient(app) as client:
+        many = client.post("/zero-shot", json={"inputs": TEXTS, "candidate_labels": LABELS})
+        one = client.post("/zero-shot", json={"inputs": TEXTS[0], "candidate_labels": LABELS[:2]})
+        no_labels = client.post("/zero-shot", json={"inputs": TEXTS[0]})
+        bad_template = client.post("/zero-shot", json={"inputs": TEXTS[0], "candidate_labels": LABELS,
+                                                       "hypothesis_template": "No placeholder."})
+    assert many.status_code == 200, many.text
+    expected = zs_onnx(TEXTS, candidate_labels=LABELS)
+    assert [[r["label"] for r in row] for row in many.json()] == [e["labels"] for e in expected]
+    assert [r["label"] for r in one.json()] == zs_onnx(TEXTS[0], candidate_labels=LABELS[:2])["labels"]
+    assert no_labels.status_code == 422 and bad_template.status_code == 400  # schema error; invalid input

@@ -69,11 +69,7 @@ class OnnxZeroShotClassificationPipeline(OnnxPipelineMixin, ZeroShotClassificati
                 "No candidate_labels: pass the labels to choose from, e.g. candidate_labels=['sport', 'politics']."
             )
         kwargs["candidate_labels"] = check_candidate_labels(kwargs["candidate_labels"])
-        template = kwargs.get("hypothesis_template", DEFAULT_HYPOTHESIS_TEMPLATE)
-        if not isinstance(template, str) or template.format("X") == template:
-            raise InvalidInputError(
-                f"hypothesis_template={template!r} has no '{{}}' for the label; e.g. 'This text is about {{}}.'."
-            )
+        check_hypothesis_template(kwargs.get("hypothesis_template", DEFAULT_HYPOTHESIS_TEMPLATE))
         return super().__call__(normalize_texts(sequences, allow_pairs=False), **kwargs)
 
 
@@ -93,3 +89,20 @@ def check_candidate_labels(labels: Any) -> list[str]:
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"candidate_labels {list(labels)} repeat a label: give each label once.")
     return list(labels)
+
+
+def check_hypothesis_template(template: Any) -> str:
+    """The template, if it has a ``{}`` for the label.
+
+    Raises:
+        InvalidInputError: If it is not a string with a ``{}`` placeholder.
+    """
+    try:
+        usable = isinstance(template, str) and template.format("X") != template
+    except (IndexError, KeyError, ValueError):  # "{0} {1}", "{label}", unbalanced braces
+        usable = False
+    if not usable:
+        raise InvalidInputError(
+            f"hypothesis_template={template!r} needs one '{{}}' where the label goes, e.g. 'This text is about {{}}.'."
+        )
+    return str(template)

@@ -24,6 +24,9 @@ One endpoint per task:
   sentence-embeddings    POST /embed      {"inputs": "text" | ["t1", ...], "normalize": true}
   token-classification   POST /ner        {"inputs": "text" | ["t1", ...]}
   feature-extraction     POST /embed_all  {"inputs": "text" | ["t1", ...]}
+  question-answering     POST /answer     {"inputs": {"question": "q", "context": "c"} | [{...}, ...], "top_k": 1}
+  zero-shot-classification
+                         POST /zero-shot  {"inputs": "text" | ["t1", ...], "candidate_labels": ["a", "b"]}
 Every endpoint takes "truncate": true to cut inputs longer than the model accepts (else 422).
 Also: GET /health, GET /info, GET /metrics (Prometheus), GET /docs (OpenAPI).
 

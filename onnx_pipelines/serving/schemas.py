@@ -111,6 +111,53 @@ class EmbedRequest(TextsRequest):
     )
 
 
+class QuestionContext(BaseModel):
+    """One extractive question-answering input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(examples=["Who scored?"])
+    context: StrictStr = Field(examples=["The striker scored twice in the second half."])
+
+
+class AnswerRequest(TaskRequest):
+    """``POST /answer`` (question-answering). Long contexts are split into overlapping windows."""
+
+    inputs: QuestionContext | list[QuestionContext] = Field(
+        description="A {question, context} object or a list of them.",
+        examples=[{"question": "Who scored?", "context": "The striker scored twice in the second half."}],
+    )
+    top_k: StrictInt = Field(1, ge=1, le=20, description="Answers per question, best first.")
+    truncate: StrictBool = Field(
+        True,
+        description="Contexts longer than the model's window are split into overlapping windows (doc_stride), "
+        "never cut; false refuses them instead (422).",
+    )
+
+
+class ZeroShotRequest(TextsRequest):
+    """``POST /zero-shot`` (zero-shot-classification with an NLI model)."""
+
+    candidate_labels: list[StrictStr] = Field(
+        min_length=1, max_length=64, description="The labels to choose from.", examples=[["business", "sport"]]
+    )
+    hypothesis_template: StrictStr = Field(
+        "This example is {}.", description="The NLI hypothesis; {} is replaced by each label."
+    )
+    multi_label: StrictBool = Field(
+        False, description="Score each label on its own (entailment vs contradiction) instead of across labels."
+    )
+
+
+class Answer(BaseModel):
+    """One answer span of extractive question answering."""
+
+    answer: str
+    score: float
+    start: int
+    end: int
+
+
 class LabelScore(BaseModel):
     """One label of a classification, with its probability."""
 

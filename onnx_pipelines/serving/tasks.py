@@ -20,21 +20,29 @@ import numpy as np
 
 from onnx_pipelines.errors import InputLimitError, InvalidInputError, UnsupportedTaskError
 from onnx_pipelines.serving.schemas import (
+    Answer,
+    AnswerRequest,
     EmbedRequest,
     Entity,
     LabelScore,
     PredictRequest,
     TaskRequest,
     TextsRequest,
+    ZeroShotRequest,
 )
 
 
 @dataclass(frozen=True)
 class Item:
-    """One input of a request: a text, or a text pair."""
+    """One input of a request: a text, or a text pair (question answering: question and context).
+
+    ``options`` are per-request call options (zero-shot candidate labels, QA ``top_k``) as sorted,
+    hashable ``(name, value)`` pairs; a task's ``call`` runs items with equal options together.
+    """
 
     text: str
     text_pair: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
 
     def as_pipeline_input(self) -> str | dict[str, str]:
         """Return the form a transformers pipeline takes (a pair becomes ``{"text", "text_pair"}``)."""
@@ -100,8 +108,21 @@ def check_items(items: Sequence[Item], max_items: int) -> None:
 
 
 def _one_or_many(request: TaskRequest, per_input: list[Any]) -> Any:
-    """Answer a single-text request with its own result and a list request with a list."""
-    return per_input[0] if isinstance(getattr(request, "inputs", None), str) else per_input
+    """Answer a single-input request with its own result and a list request with a list."""
+    return per_input[0] if not isinstance(getattr(request, "inputs", None), list) else per_input
+
+
+def _by_options(items: list[Item], run: Callable[[list[Item], dict[str, Any]], list[Any]]) -> list[Any]:
+    """Run ``run(group, options)`` once per distinct ``Item.options`` and return outputs in item order."""
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.options, []).append(index)
+    outputs: list[Any] = [None] * len(items)
+    for options, indices in groups.items():
+        results = run([items[i] for i in indices], dict(options))
+        for i, result in zip(indices, results, strict=True):
+            outputs[i] = result
+    return outputs
 
 
 # --- text-classification ---------------------------------------------------------------------------
@@ -173,6 +194,67 @@ def _shape_token_vectors(request: TextsRequest, outputs: list[Any]) -> Any:
     return [np.asarray(out, dtype=np.float32).tolist() for out in outputs]
 
 
+# --- question-answering ----------------------------------------------------------------------------
+
+
+def _qa_items(request: AnswerRequest) -> list[Item]:
+    inputs = request.inputs if isinstance(request.inputs, list) else [request.inputs]
+    options = (("top_k", request.top_k),)
+    return [Item(x.question, x.context, options) for x in inputs]
+
+
+def _answer(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    def run(group: list[Item], options: dict[str, Any]) -> list[Any]:
+        answers = pipe(question=[i.text for i in group], context=[i.text_pair for i in group],
+                       top_k=options["top_k"], batch_size=len(group))
+        if len(group) == 1:  # transformers unwraps the answers of a single question
+            answers = [answers]
+        return [a if isinstance(a, list) else [a] for a in answers]
+
+    return _by_options(items, run)
+
+
+def _shape_answers(request: AnswerRequest, outputs: list[Any]) -> Any:
+    per_input = [
+        [{"answer": str(a["answer"]), "score": float(a["score"]), "start": int(a["start"]), "end": int(a["end"])}
+         for a in answers]
+        for answers in outputs
+    ]
+    return _one_or_many(request, per_input)
+
+
+# --- zero-shot-classification ----------------------------------------------------------------------
+
+
+def _zero_shot_items(request: ZeroShotRequest) -> list[Item]:
+    from onnx_pipelines.pipelines.zero_shot import check_candidate_labels, check_hypothesis_template
+
+    options = (
+        ("candidate_labels", tuple(check_candidate_labels(request.candidate_labels))),
+        ("hypothesis_template", check_hypothesis_template(request.hypothesis_template)),
+        ("multi_label", request.multi_label),
+    )
+    inputs = [request.inputs] if isinstance(request.inputs, str) else request.inputs
+    return [Item(text, None, options) for text in inputs]
+
+
+def _zero_shot(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    def run(group: list[Item], options: dict[str, Any]) -> list[Any]:
+        return list(pipe([i.text for i in group], candidate_labels=list(options["candidate_labels"]),
+                         hypothesis_template=options["hypothesis_template"],
+                         multi_label=options["multi_label"], batch_size=len(options["candidate_labels"])))
+
+    return _by_options(items, run)
+
+
+def _shape_zero_shot(request: ZeroShotRequest, outputs: list[Any]) -> Any:
+    per_input = [
+        [{"label": str(label), "score": float(score)} for label, score in zip(o["labels"], o["scores"], strict=True)]
+        for o in outputs
+    ]
+    return _one_or_many(request, per_input)
+
+
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
@@ -217,6 +299,30 @@ TASKS: dict[str, TaskSpec] = {
             call=_token_vectors,
             shape=_shape_token_vectors,
             to_items=items_from_inputs,
+        ),
+        TaskSpec(
+            name="question-answering",
+            path="/answer",
+            summary="Extractive answers: the best spans of each context, best first.",
+            request_model=AnswerRequest,
+            response_model=list[Answer] | list[list[Answer]],
+            call=_answer,
+            shape=_shape_answers,
+            to_items=_qa_items,
+            probe=Item("What is checked?", "The health of the server is checked.", (("top_k", 1),)),
+        ),
+        TaskSpec(
+            name="zero-shot-classification",
+            path="/zero-shot",
+            summary="Scores for labels chosen per request, from an NLI model; best first.",
+            request_model=ZeroShotRequest,
+            response_model=list[LabelScore] | list[list[LabelScore]],
+            call=_zero_shot,
+            shape=_shape_zero_shot,
+            to_items=_zero_shot_items,
+            probe=Item("health check", None, (("candidate_labels", ("ok",)),
+                                              ("hypothesis_template", "This example is {}."),
+                                              ("multi_label", False))),
         ),
     )
 }
