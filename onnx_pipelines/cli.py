@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.export",
     "onnx_pipelines.commands.inspect",
     "onnx_pipelines.commands.predict",
+    "onnx_pipelines.commands.parity",
 )
 
 EPILOG = """\
@@ -30,6 +31,7 @@ examples:
   onnx-pipelines export ./my-model --task text-classification --optimize O2 --quantize dynamic
   onnx-pipelines inspect ~/.cache/onnx-pipelines/.../model_O2.onnx
   onnx-pipelines predict ./my-model --task text-classification --text "Shares rose 5%"
+  onnx-pipelines parity ./my-model --task text-classification --dataset test.jsonl --variants fp32,O2+int8-dynamic
 
 Run `onnx-pipelines COMMAND --help` for each command's options.
 """

@@ -10,9 +10,10 @@ then quantizes, through the same Optimum path.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +73,17 @@ def quantize_model(
     try:
         quantizer = ORTQuantizer.from_pretrained(work, file_name="model.onnx")
         ranges = None
+        config = settings.config
         if settings.is_static:
             if not calibration_batches:
                 raise InvalidConfigError(
                     "Static quantization needs calibration data: pass calibration_dataset=... "
                     "(a datasets.Dataset or a list of texts), or use quantize='dynamic'."
                 )
-            ranges = _calibrate(quantizer, work, settings, calibration_batches)
+            config = static_config(settings.config, work / "model.onnx")
+            ranges = _calibrate(quantizer, work, settings, config, calibration_batches)
         quantizer.quantize(
-            save_dir=work, quantization_config=settings.config, file_suffix="quantized",
+            save_dir=work, quantization_config=config, file_suffix="quantized",
             calibration_tensors_range=ranges,
         )
     except InvalidConfigError:
@@ -93,7 +96,64 @@ def quantize_model(
     return target
 
 
-def _calibrate(quantizer: Any, work: Path, settings: QuantizeSettings,
+#: Graph inputs that carry the padding mask rather than text; what is computed from them alone is no activation.
+MASK_INPUTS: frozenset[str] = frozenset({"attention_mask"})
+#: Operators whose outputs describe a tensor's shape, not its values: dependence stops there.
+_SHAPE_OPS: frozenset[str] = frozenset({"Shape", "Size"})
+
+
+def mask_only_op_types(model: Any, op_types: Iterable[str]) -> set[str]:
+    """The op types (among ``op_types``) of float nodes computed from the attention mask, not from the text.
+
+    A node is on the *data path* when it depends, through anything but ``Shape``/``Size``, on a graph
+    input other than :data:`MASK_INPUTS` (``input_ids``, ``token_type_ids``, ...); it is on the *mask
+    path* when it depends on the mask but not on the data. Float nodes on the mask path build the mask
+    bias, whose ``finfo.min`` sentinel cannot be calibrated or held in int8.
+
+    Args:
+        model: An ``onnx.ModelProto`` with inferred tensor types (:func:`annotate_types`), nodes in
+            topological order as exporters write them.
+        op_types: The operator types the quantization config would quantize.
+
+    Returns:
+        The op types to leave in float; empty for fused graphs.
+    """
+    import onnx
+
+    wanted = set(op_types)
+    floats = {
+        info.name for info in (*model.graph.value_info, *model.graph.output)
+        if info.type.tensor_type.elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    }
+    data = {i.name for i in model.graph.input if i.name not in MASK_INPUTS}
+    mask = {i.name for i in model.graph.input if i.name in MASK_INPUTS}
+    found: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type in _SHAPE_OPS:
+            continue
+        if any(name in data for name in node.input):
+            data.update(node.output)
+        elif any(name in mask for name in node.input):
+            mask.update(node.output)
+            if node.op_type in wanted and any(name in floats for name in node.output):
+                found.add(node.op_type)
+    return found
+
+
+def static_config(config: Any, model_path: Path) -> Any:
+    """The static ``QuantizationConfig`` with mask-only op types removed (see :func:`mask_only_op_types`)."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    skipped = mask_only_op_types(model, config.operators_to_quantize)
+    if not skipped:
+        return config
+    logger.info("Leaving %s in float: in this graph they only build the attention-mask bias", sorted(skipped))
+    operators = [op for op in config.operators_to_quantize if op not in skipped]
+    return dataclasses.replace(config, operators_to_quantize=operators)
+
+
+def _calibrate(quantizer: Any, work: Path, settings: QuantizeSettings, config: Any,
                batches: Sequence[dict[str, Any]]) -> Any:
     from datasets import Dataset
     from optimum.onnxruntime.configuration import AutoCalibrationConfig
@@ -115,6 +175,6 @@ def _calibrate(quantizer: Any, work: Path, settings: QuantizeSettings,
         dataset=dataset,
         calibration_config=calibration,
         onnx_augmented_model_name=work / "augmented_model.onnx",
-        operators_to_quantize=settings.config.operators_to_quantize,
+        operators_to_quantize=config.operators_to_quantize,
         batch_size=8,
     )

@@ -1,0 +1,100 @@
+"""What a variant to evaluate can be: a named recipe (``O2+int8-dynamic``) or a pre-exported ONNX model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from onnx_pipelines.config import Variant
+from onnx_pipelines.errors import InvalidConfigError, InvalidModelError, ModelNotFoundError
+from onnx_pipelines.tasks import TaskSpec
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One variant of a parity run.
+
+    Attributes:
+        name: How reports name it: the canonical variant name, or the path as given.
+        variant: The recipe built from the PyTorch model (``None`` for a pre-exported model).
+        path: Folder of a pre-exported model (``None`` for a recipe).
+        model_file: The graph file in ``path``.
+    """
+
+    name: str
+    variant: Variant | None = None
+    path: Path | None = None
+    model_file: str | None = None
+
+    def load(self, task: TaskSpec, provider: str, provider_name: str, intra_op_threads: int | None) -> Any:
+        """Load a pre-exported model into the task's pipeline, as ``load_pipeline`` loads cached artifacts."""
+        from onnx_pipelines.cache import Artifact
+        from onnx_pipelines.pipeline import pipeline_from_artifact
+        from onnx_pipelines.runtime import RuntimeSettings
+
+        if self.path is None or self.model_file is None:
+            raise InvalidConfigError(f"Variant {self.name!r} is a recipe, not a pre-exported model.")
+        artifact = Artifact(self.path, self.model_file, {"name": "pre-exported", "source": str(self.path)}, built=False)
+        runtime = RuntimeSettings(provider=provider, intra_op_threads=intra_op_threads)
+        return pipeline_from_artifact(task, artifact, runtime, provider_name, variant=self.name)
+
+
+def parse_variant_specs(variants: str | Sequence[str | Variant | os.PathLike[str]],
+                        task: TaskSpec) -> list[VariantSpec]:
+    """Parse variant names and pre-exported model paths, keeping order and dropping repeats.
+
+    A string is a path when it names an existing file or folder, ends in ``.onnx``, or contains a
+    path separator; anything else must be a variant name (``fp32``, ``O2``, ``int8-static``, ...).
+
+    Raises:
+        InvalidConfigError: An unknown variant name, or no variants.
+        ModelNotFoundError, InvalidModelError, TaskMismatchError, CorruptModelError: A pre-exported
+            model that is missing, incomplete, for another task, or not valid ONNX.
+    """
+    items = variants.split(",") if isinstance(variants, str) else list(variants)
+    specs: dict[str, VariantSpec] = {}
+    for item in items:
+        if isinstance(item, Variant):
+            spec = VariantSpec(item.name, variant=item)
+        elif isinstance(item, os.PathLike) or _looks_like_path(str(item)):
+            spec = _pre_exported(Path(os.fspath(item)).expanduser(), str(item).strip(), task)
+        else:
+            variant = Variant.parse(str(item))
+            spec = VariantSpec(variant.name, variant=variant)
+        specs.setdefault(spec.name, spec)
+    if not specs:
+        raise InvalidConfigError("No variants given; use e.g. --variants fp32,O2,O2+int8-dynamic.")
+    return list(specs.values())
+
+
+def _looks_like_path(text: str) -> bool:
+    text = text.strip()
+    return bool(text) and (text.endswith(".onnx") or os.sep in text or "/" in text or Path(text).exists())
+
+
+def _pre_exported(path: Path, name: str, task: TaskSpec) -> VariantSpec:
+    from onnx_pipelines.artifacts import check_onnx_file
+    from onnx_pipelines.export import check_head
+    from onnx_pipelines.model_source import ModelSource, check_model_folder
+
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"Variant {name!r} looks like a path but does not exist. Pass a folder holding model.onnx, config.json "
+            "and the tokenizer, an .onnx file inside such a folder, or a variant name such as O2+int8-dynamic."
+        )
+    folder = path if path.is_dir() else path.parent
+    check_model_folder(folder)
+    model_file = path.name if path.is_file() else None
+    if model_file is None:
+        onnx_file = ModelSource(path=folder).onnx_file
+        if onnx_file is None:
+            raise InvalidModelError(
+                f"Variant folder {str(folder)!r} holds no model.onnx (or several .onnx files): pass the .onnx file."
+            )
+        model_file = onnx_file.name
+    check_head(ModelSource(path=folder).config(), task, folder)
+    check_onnx_file(folder / model_file)
+    return VariantSpec(name=name, path=folder.resolve(), model_file=model_file)
