@@ -86,3 +86,15 @@ def test_predict_cli_prints_token_states(fe_onnx, minilm: str, tasks_cache: Path
     assert code == 0
     (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     np.testing.assert_allclose(np.asarray(line["output"]), np.asarray(fe_onnx(TEXTS[0])), atol=1e-6)
+
+
+def test_parity_compares_every_token_state(minilm: str, tasks_cache: Path, tmp_path: Path) -> None:
+    from onnx_pipelines.parity import evaluate_parity
+
+    data = tmp_path / "texts.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
+    report = evaluate_parity(minilm, "feature-extraction", data, variants="fp32", cache_dir=tasks_cache)
+    (fp32,) = report.variants
+    states = fp32.outputs[0]
+    assert states.name == "last_hidden_state" and states.max_abs_diff < 1e-4
+    assert states.cosine_min > 0.9999 and fp32.agreement is None and fp32.passed

@@ -155,3 +155,61 @@ def test_served_at_answer_like_the_pipeline(qa_onnx) -> None:
     assert [[a["answer"] for a in answers] for answers in many.json()] == [[a["answer"] for a in e] for e in expected]
     assert one.json()[0]["answer"] == qa_onnx(QUESTIONS[0])["answer"]
     assert missing.status_code == 422 and empty.status_code == 400  # schema error; invalid input
+
+
+@pytest.fixture(scope="session")
+def qa_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = [
+        {"question": "Who scored?", "context": CONTEXT, "answers": {"text": ["The striker"], "answer_start": [0]}},
+        {"question": "Who praised the coach?", "context": CONTEXT,
+         "answers": {"text": ["the club's chairman"], "answer_start": [CONTEXT.index("the club's")]}},
+        {"question": "Where was the visiting team from?", "context": LONG_CONTEXT,
+         "answers": {"text": ["Leeds"], "answer_start": [LONG_CONTEXT.index("Leeds")]}},
+    ]
+    path = tmp_path_factory.mktemp("qa-data") / "qa.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_parity_compares_start_end_logits_answers_and_squad(qa_model_dir: Path, tasks_cache: Path,
+                                                            qa_dataset: Path, qa_torch) -> None:
+    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.metrics import load_metric
+    from onnx_pipelines.parity import evaluate_parity
+
+    columns = ColumnMapping(question="question", context="context", answers="answers", label=None)
+    report = evaluate_parity(qa_model_dir, "question-answering", qa_dataset, variants="fp32", columns=columns,
+                             require_labels=True, cache_dir=tasks_cache, task_options={"doc_stride": 64})
+    (fp32,) = report.variants
+    assert [o.name for o in fp32.outputs] == ["start_logits", "end_logits"]
+    assert all(o.max_abs_diff is not None and o.max_abs_diff < 1e-4 for o in fp32.outputs)
+    assert fp32.agreement == 1.0 and fp32.passed
+    # The reference's SQuAD scores are those of the PyTorch pipeline's own answers (same windows and decoding).
+    rows = [json.loads(line) for line in qa_dataset.read_text().splitlines()]
+    answers = qa_torch([{"question": r["question"], "context": r["context"]} for r in rows], doc_stride=64,
+                       align_to_words=False)
+    squad = load_metric("squad").compute(
+        predictions=[{"id": str(i), "prediction_text": a["answer"]} for i, a in enumerate(answers)],
+        references=[{"id": str(i), "answers": r["answers"]} for i, r in enumerate(rows)])
+    assert report.reference.metrics["f1"] == pytest.approx(squad["f1"] / 100)
+    assert report.reference.metrics["exact_match"] == pytest.approx(squad["exact_match"] / 100)
+
+
+def test_parity_needs_gold_answers_on_every_row(qa_model_dir: Path, tasks_cache: Path, tmp_path: Path) -> None:
+    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.errors import DatasetError
+    from onnx_pipelines.parity import evaluate_parity
+
+    data = tmp_path / "qa.jsonl"
+    data.write_text(json.dumps({"question": "Who?", "context": CONTEXT, "answers": {"text": [], "answer_start": []}})
+                    + "\n")
+    columns = ColumnMapping(question="question", context="context", answers="answers", label=None)
+    with pytest.raises(DatasetError, match="gold answers"):
+        evaluate_parity(qa_model_dir, "question-answering", data, variants="fp32", columns=columns,
+                        require_labels=True, cache_dir=tasks_cache)
+    empty_context = tmp_path / "empty.jsonl"
+    empty_context.write_text(json.dumps({"question": "Who?", "context": ""}) + "\n")
+    with pytest.raises(DatasetError, match="context"):
+        evaluate_parity(qa_model_dir, "question-answering", empty_context, variants="fp32",
+                        columns=ColumnMapping(question="question", context="context", label=None),
+                        cache_dir=tasks_cache)

@@ -99,3 +99,21 @@ def test_predict_cli_rejects_unmatched_pairs(tasks_cache: Path, capsys) -> None:
             "--text", "a", "--text", "b", "--text-pair", "c"]
     assert main(args) == 2
     assert "--text-pair" in capsys.readouterr().err
+
+
+def test_parity_uses_the_text_pair_column(tasks_cache: Path, clf_torch, tmp_path: Path) -> None:
+    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.parity import evaluate_parity
+
+    labels = {v: k for k, v in clf_torch.model.config.id2label.items()}
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"question": p["text"], "passage": p["text_pair"], "label": labels["sports"]} for p in PAIRS]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    columns = ColumnMapping(text="question", text_pair="passage", label="label")
+    report = evaluate_parity(BBC, "text-classification", data, variants="fp32", columns=columns,
+                             cache_dir=tasks_cache)
+    (fp32,) = report.variants
+    assert report.dataset["columns"]["text_pair"] == "passage"
+    assert fp32.outputs[0].max_abs_diff < 1e-4 and fp32.agreement == 1.0
+    torch_labels = [r["label"] for r in clf_torch(PAIRS)]  # the pair, not the first text alone
+    assert report.reference.metrics["accuracy"] == pytest.approx(torch_labels.count("sports") / len(PAIRS))

@@ -137,3 +137,36 @@ def test_bad_inputs_raise_clear_errors(ner_fp32, inputs, kwargs, error) -> None:
     with pytest.raises(error):
         ner_fp32(inputs, **kwargs)
 
+
+
+def test_parity_cli_reports_entities_logits_and_seqeval(tasks_cache: Path, conll, tmp_path: Path, capsys) -> None:
+    from onnx_pipelines.cli import main
+
+    code = main(["parity", str(NER_MODEL), "--task", "token-classification", "--dataset", str(CONLL_TEST),
+                 "--tokens-column", "tokens", "--tags-column", "ner_tags", "--variants", "fp32,int8-dynamic",
+                 "--cache-dir", str(tasks_cache), "--report-dir", str(tmp_path), "--quiet"])
+    report = json.loads((tmp_path / "parity.json").read_text())
+    fp32, int8 = report["variants"]
+    assert fp32["outputs"][0]["name"] == "logits" and fp32["outputs"][0]["max_abs_diff"] < 1e-4
+    assert fp32["agreement"] == 1.0  # every sentence: the same entities (spans and types) as PyTorch
+    from seqeval.metrics import f1_score
+
+    sentences, gold = conll
+    reference_f1 = report["reference"]["metrics"]["entity_f1"]
+    assert reference_f1 == pytest.approx(f1_score(gold, tag_words(load_pipeline(
+        "token-classification", NER_MODEL, cache_dir=tasks_cache), sentences)))
+    assert int8["agreement"] > 0.9  # measured 0.978 (1 sentence of 46 differs); see docs/tasks.md
+    assert code == (0 if all(v["passed"] for v in report["variants"]) else 1)
+    assert "entity_f1" in capsys.readouterr().out
+
+
+def test_parity_rejects_rows_whose_words_and_tags_differ(tmp_path: Path) -> None:
+    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.errors import DatasetError
+    from onnx_pipelines.parity import evaluate_parity
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"tokens": ["EU", "rejects"], "ner_tags": [3]}) + "\n")
+    with pytest.raises(DatasetError, match="one tag"):
+        evaluate_parity(NER_MODEL, "token-classification", bad, require_labels=True,
+                        columns=ColumnMapping(tokens="tokens", tags="ner_tags"), cache_dir=tmp_path)

@@ -148,3 +148,23 @@ def test_served_at_zero_shot_like_the_pipeline(zs_onnx) -> None:
     assert [[r["label"] for r in row] for row in many.json()] == [e["labels"] for e in expected]
     assert [r["label"] for r in one.json()] == zs_onnx(TEXTS[0], candidate_labels=LABELS[:2])["labels"]
     assert no_labels.status_code == 422 and bad_template.status_code == 400  # schema error; invalid input
+
+
+def test_parity_compares_nli_logits_and_label_agreement(nli_model_dir: Path, tasks_cache: Path, zs_torch,
+                                                        tmp_path: Path) -> None:
+    from onnx_pipelines.errors import InvalidConfigError
+    from onnx_pipelines.parity import evaluate_parity
+
+    data = tmp_path / "zs.jsonl"
+    gold = ["business", "sport"]
+    data.write_text("".join(json.dumps({"text": t, "label": g}) + "\n" for t, g in zip(TEXTS, gold, strict=True)))
+    report = evaluate_parity(nli_model_dir, "zero-shot-classification", data, variants="fp32",
+                             cache_dir=tasks_cache, task_options={"candidate_labels": ",".join(LABELS)})
+    (fp32,) = report.variants
+    assert fp32.outputs[0].name == "logits" and fp32.outputs[0].max_abs_diff < 1e-4
+    assert fp32.agreement == 1.0 and fp32.passed
+    expected = zs_torch(TEXTS, candidate_labels=LABELS)  # the reference predicts what the PyTorch pipeline does
+    accuracy = sum(e["labels"][0] == g for e, g in zip(expected, gold, strict=True)) / len(gold)
+    assert report.reference.metrics["accuracy"] == pytest.approx(accuracy)
+    with pytest.raises(InvalidConfigError, match="candidate"):
+        evaluate_parity(nli_model_dir, "zero-shot-classification", data, variants="fp32", cache_dir=tasks_cache)

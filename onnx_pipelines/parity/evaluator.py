@@ -20,7 +20,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -81,6 +81,7 @@ def evaluate_parity(
     cache_dir: str | os.PathLike[str] | None = None,
     max_disagreements: int = 10,
     progress: bool = False,
+    task_options: Mapping[str, Any] | None = None,
 ) -> ParityReport:
     """Measure how far each ONNX variant of ``model`` is from the PyTorch original, on your data.
 
@@ -110,6 +111,9 @@ def evaluate_parity(
         cache_dir: Artifact cache folder.
         max_disagreements: Disagreements listed per variant (worst first).
         progress: Show progress bars and steps on stderr.
+        task_options: Options of the task's adapter: ``candidate_labels`` (required), ``hypothesis_template``
+            and ``multi_label`` for zero-shot classification; ``doc_stride`` and ``max_answer_len`` for
+            question answering.
 
     Returns:
         The report; ``report.passed`` is ``True`` when every variant met its limits.
@@ -130,6 +134,7 @@ def evaluate_parity(
         batch_size=batch_size, max_tokens=max_tokens, thresholds=thresholds,
         calibration=calibration or CalibrationSettings(), provider=provider, intra_op_threads=intra_op_threads,
         cache_dir=cache_dir, max_disagreements=max_disagreements, progress=progress,
+        task_options=dict(task_options or {}),
     )
     return evaluator.run()
 
@@ -149,7 +154,8 @@ class ParityEvaluator:
                  require_labels: bool, split: str | None, config_name: str | None, limit: int | None,
                  sample: int | None, seed: int, max_length: int | None, batch_size: int, max_tokens: int,
                  thresholds: Thresholds | None, calibration: CalibrationSettings, provider: str,
-                 intra_op_threads: int | None, cache_dir: Any, max_disagreements: int, progress: bool) -> None:
+                 intra_op_threads: int | None, cache_dir: Any, max_disagreements: int, progress: bool,
+                 task_options: Mapping[str, Any] | None = None) -> None:
         self.model, self.task_name, self.dataset_source = model, task, dataset
         self.variant_inputs, self.columns, self.require_labels = variants, columns, require_labels
         self.split, self.config_name, self.limit, self.sample, self.seed = split, config_name, limit, sample, seed
@@ -157,6 +163,7 @@ class ParityEvaluator:
         self.thresholds, self.calibration = thresholds, calibration
         self.provider, self.intra_op_threads, self.cache_dir = provider, intra_op_threads, cache_dir
         self.max_disagreements, self.progress = max_disagreements, progress
+        self.task_options = dict(task_options or {})
         self.notes: list[str] = []
         self._calibration_texts: tuple[list[str], Calibration] | None = None
 
@@ -231,7 +238,7 @@ class ParityEvaluator:
             raise InvalidConfigError(f"max_length={length!r} is not valid for this model: pass 2..{limit} "
                                      "(its max_position_embeddings).")
         self.ctx = AdapterContext(model_path=self.source.path, config=self.config, tokenizer=self.tokenizer,
-                                  max_length=length, columns=self.columns)
+                                  max_length=length, columns=self.columns, options=self.task_options)
         self.row_data: dict[str, list[Any]] = self.rows.to_dict()
 
     def tokenize(self) -> None:
@@ -325,6 +332,11 @@ class ParityEvaluator:
         if spec.variant is None or spec.variant.quantize != "static":
             return None
         if self._calibration_texts is None:
+            if self.columns.text not in self.row_data:
+                raise InvalidConfigError(
+                    f"int8-static calibrates on a text column, and this {self.spec.name} dataset has no "
+                    f"{self.columns.text!r} column: use int8-dynamic, or add a text column (--text-column)."
+                )
             evaluated = [str(t) for t in self.row_data[self.columns.text]]
             self._calibration_texts = choose_calibration_texts(self.calibration, pool=self.full, columns=self.columns,
                                                                evaluated_texts=evaluated, seed=self.seed)
