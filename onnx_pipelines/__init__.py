@@ -1,7 +1,66 @@
-"""onnx-pipelines: Hugging Face transformers on ONNX Runtime, with proof of parity."""
+"""onnx-pipelines: Hugging Face transformers on ONNX Runtime, with proof of parity.
 
-from onnx_pipelines.errors import OnnxPipelinesError
+Example:
+    >>> from onnx_pipelines import load_pipeline
+    >>> clf = load_pipeline("text-classification", "path/to/model", optimize="O2", quantize="dynamic")  # doctest: +SKIP
+    >>> clf(["some text", "another"])  # doctest: +SKIP
+"""
+
+from onnx_pipelines.batching import length_sorted_batches, restore_order
+from onnx_pipelines.cache import Artifact, ArtifactCache, default_cache_dir
+from onnx_pipelines.config import CalibrationMethod, Variant, detect_cpu_isa, parse_variants
+from onnx_pipelines.errors import (
+    CorruptModelError,
+    DatasetError,
+    ExportError,
+    InvalidConfigError,
+    InvalidInputError,
+    InvalidModelError,
+    ModelNotFoundError,
+    OnnxPipelinesError,
+    ParityError,
+    ProviderUnavailableError,
+    TaskMismatchError,
+    UnsupportedArchitectureError,
+    UnsupportedTaskError,
+)
+from onnx_pipelines.inspect import OnnxReport, inspect_onnx
+from onnx_pipelines.pipeline import load_pipeline
+from onnx_pipelines.runtime import RuntimeSettings, resolve_provider
+from onnx_pipelines.tasks import TaskSpec, get_task, supported_tasks
 
 __version__ = "0.1.0"
 
-__all__ = ["OnnxPipelinesError", "__version__"]
+__all__ = [
+    "Artifact",
+    "ArtifactCache",
+    "CalibrationMethod",
+    "CorruptModelError",
+    "DatasetError",
+    "ExportError",
+    "InvalidConfigError",
+    "InvalidInputError",
+    "InvalidModelError",
+    "ModelNotFoundError",
+    "OnnxPipelinesError",
+    "OnnxReport",
+    "ParityError",
+    "ProviderUnavailableError",
+    "RuntimeSettings",
+    "TaskMismatchError",
+    "TaskSpec",
+    "UnsupportedArchitectureError",
+    "UnsupportedTaskError",
+    "Variant",
+    "__version__",
+    "default_cache_dir",
+    "detect_cpu_isa",
+    "get_task",
+    "inspect_onnx",
+    "length_sorted_batches",
+    "load_pipeline",
+    "parse_variants",
+    "resolve_provider",
+    "restore_order",
+    "supported_tasks",
+]

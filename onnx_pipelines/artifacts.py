@@ -71,7 +71,7 @@ def build_variant(
     group = f"{source.name}-{source.content_hash()[:12]}"
     base = _base_artifact(source, task, cache, group, trust_remote_code, opset, validate, progress)
     current = base
-    prefix = "model"
+    prefix = Path(base.model_file).stem  # "model", or e.g. "model_O2" for a pre-exported optimized graph
     if optimize is not None:
         atol = OPTIMIZE_ATOL.get(optimize.label, 5e-3)
         can_validate = validate and source.has_torch_weights and not optimize.needs_gpu

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.inspect",
     "onnx_pipelines.commands.predict",
     "onnx_pipelines.commands.parity",
+    "onnx_pipelines.commands.bench",
 )
 
 EPILOG = """\

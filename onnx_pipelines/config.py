@@ -129,8 +129,22 @@ class QuantizeSettings:
         return data
 
 
-def resolve_optimize(optimize: Any) -> OptimizeSettings | None:
+#: Preset fusions left out when the graph will run on CPU: onnxruntime's CPU ``SkipLayerNormalization`` kernel
+#: is a scalar loop, 6-8x slower than the ``Add`` + ``LayerNormalization`` it replaces (see
+#: :data:`onnx_pipelines.runtime.CPU_DISABLED_OPTIMIZERS`, which keeps ORT from re-fusing them at load time).
+CPU_PRESET_OVERRIDES: dict[str, bool] = {
+    "disable_skip_layer_norm_fusion": True,
+    "disable_bias_skip_layer_norm_fusion": True,
+}
+
+
+def resolve_optimize(optimize: Any, *, for_cpu: bool = True) -> OptimizeSettings | None:
     """Turn ``None``, ``"O1"``-``"O4"`` or an Optimum ``OptimizationConfig`` into :class:`OptimizeSettings`.
+
+    Args:
+        optimize: The user's value.
+        for_cpu: Tune presets for the CPU provider (:data:`CPU_PRESET_OVERRIDES`); ``O4`` (fp16, GPU only)
+            and user ``OptimizationConfig`` objects are used as given.
 
     Raises:
         InvalidConfigError: For any other value.
@@ -143,7 +157,8 @@ def resolve_optimize(optimize: Any) -> OptimizeSettings | None:
         return OptimizeSettings(label="custom", config=optimize)
     if isinstance(optimize, str) and optimize.upper() in OPTIMIZATION_LEVELS:
         level = optimize.upper()
-        return OptimizeSettings(label=level, config=AutoOptimizationConfig.with_optimization_level(level))
+        overrides = CPU_PRESET_OVERRIDES if for_cpu and level != "O4" else {}
+        return OptimizeSettings(label=level, config=AutoOptimizationConfig.with_optimization_level(level, **overrides))
     raise InvalidConfigError(
         f"optimize={optimize!r} is not valid. Use None, one of {', '.join(OPTIMIZATION_LEVELS)} "
         "(O4 = O3 + fp16, GPU only), or an optimum.onnxruntime.OptimizationConfig."
@@ -154,7 +169,7 @@ def resolve_quantize(
     quantize: Any,
     *,
     isa: str | None = None,
-    per_channel: bool = False,
+    per_channel: bool = True,
     calibration_method: str | CalibrationMethod = CalibrationMethod.MINMAX,
     calibration_samples: int = 128,
     percentile: float = 99.999,
@@ -167,7 +182,9 @@ def resolve_quantize(
     Args:
         quantize: The user's value.
         isa: Force an instruction set instead of detecting it.
-        per_channel: Quantize weights per output channel (slower, sometimes more accurate).
+        per_channel: Quantize weights per output channel (Optimum's default). Measured on all-MiniLM-L6-v2
+            after O2: min cosine to sentence-transformers 0.990 per channel vs 0.951 per tensor (the Optimum
+            docs' ``per_channel=False`` recipe).
         calibration_method: ``minmax``, ``entropy`` or ``percentile`` (static only).
         calibration_samples: Rows of the calibration dataset to use (static only).
         percentile: Percentile kept by the ``percentile`` method.
@@ -203,7 +220,7 @@ def resolve_quantize(
         # Static int8 for transformers: QDQ format, symmetric weights; ORT fuses QDQ pairs into int8 kernels.
         config = factory(is_static=True, per_channel=per_channel)
         method = _calibration_method(calibration_method)
-        label = f"static_{method.value}_{isa}"
+        label = f"static_{method.value}_{isa}{'' if per_channel else '_per_tensor'}"
         return QuantizeSettings(
             label=label,
             config=config,
@@ -212,7 +229,7 @@ def resolve_quantize(
             percentile=percentile,
         )
     config = factory(is_static=False, per_channel=per_channel)
-    return QuantizeSettings(label=f"qint8_{isa}{'_pc' if per_channel else ''}", config=config)
+    return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}", config=config)
 
 
 def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:

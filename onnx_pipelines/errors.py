@@ -60,6 +60,10 @@ class ParityError(OnnxPipelinesError, RuntimeError):
     """The parity evaluation could not be carried out."""
 
 
+class BenchmarkError(OnnxPipelinesError, RuntimeError):
+    """A benchmark candidate failed to build, load or run in its measurement process."""
+
+
 class InputLimitError(InvalidInputError):
     """Well-formed input that exceeds a configured limit (too many items, too many tokens)."""
 
@@ -81,6 +85,7 @@ class InferenceError(ServingError):
 
 
 __all__ = [
+    "BenchmarkError",
     "CorruptModelError",
     "DatasetError",
     "ExportError",

@@ -80,17 +80,17 @@ def load_pipeline(
         CorruptModelError: see :mod:`onnx_pipelines.errors`.
 
     Example:
-        >>> clf = load_pipeline("text-classification", "models/bbc", optimize="O2", quantize="dynamic")  # doctest: +SKIP
+        >>> clf = load_pipeline("text-classification", "bbc", optimize="O2", quantize="dynamic")  # doctest: +SKIP
         >>> clf(["Shares rose 5% after the results"])  # doctest: +SKIP
         [{'label': 'business', 'score': 0.93}]
     """
     spec = get_task(task)
-    optimize_settings = resolve_optimize(optimize)
+    runtime = RuntimeSettings(provider=provider, intra_op_threads=intra_op_threads)
+    provider_name = resolve_provider(provider)
+    optimize_settings = resolve_optimize(optimize, for_cpu=provider_name == CPU)
     quantize_settings = resolve_quantize(
         quantize, calibration_method=calibration_method, calibration_samples=calibration_samples
     )
-    runtime = RuntimeSettings(provider=provider, intra_op_threads=intra_op_threads)
-    provider_name = resolve_provider(provider)
     check_provider_fits(optimize_settings, provider_name)
     source = resolve_model(model, revision=revision, token=token)
     calibration = None
@@ -141,7 +141,7 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
         artifact.path,
         file_name=artifact.model_file,
         provider=provider,
-        session_options=runtime.session_options(),
+        session_options=runtime.session_options(provider),
         use_io_binding=provider != CPU,
     )
     tokenizer = AutoTokenizer.from_pretrained(artifact.path)
@@ -150,7 +150,7 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
         from onnx_pipelines.pipelines.sentence_embeddings import PoolingConfig
 
         pipeline_kwargs.setdefault("pooling", PoolingConfig.from_folder(artifact.path))
-    pipe = transformers.pipeline(
+    pipe = transformers.pipeline(  # type: ignore[call-overload]
         spec.pipeline_task,
         model=ort_model,
         tokenizer=tokenizer,

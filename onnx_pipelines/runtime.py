@@ -16,12 +16,42 @@ CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 _SHORT_NAMES = {"cpu": CPU, "cuda": CUDA, "gpu": CUDA, "tensorrt": TENSORRT, "trt": TENSORRT}
 
+#: ONNX Runtime graph fusions left out on CPU. ``SkipLayerNormFusion`` turns ``Add`` + ``LayerNormalization``
+#: into ``SkipLayerNormalization``, whose CPU kernel (onnxruntime 1.32) is a scalar loop: 250 us vs 40 us for
+#: the unfused pair on a 128x384 tensor, 1.0 ms vs 0.13 ms at 512x384, i.e. ~2.5 ms of a 12 ms int8 MiniLM
+#: call at 128 tokens (docs/performance.md). The fusion stays on for GPU providers, where its kernel is fast.
+CPU_DISABLED_OPTIMIZERS: tuple[str, ...] = ("SkipLayerNormFusion",)
+
 
 def available_providers() -> list[str]:
-    """Execution providers this onnxruntime build offers."""
+    """Execution providers this onnxruntime build offers.
+
+    Raises:
+        ProviderUnavailableError: When both ``onnxruntime`` and ``onnxruntime-gpu`` are installed: they ship
+            the same module and overwrite each other's files, so neither can be trusted.
+    """
     import onnxruntime
 
+    check_single_onnxruntime()
     return list(onnxruntime.get_available_providers())
+
+
+def check_single_onnxruntime() -> None:
+    """Refuse to run when the CPU and GPU builds of onnxruntime are installed side by side."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    installed = []
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            installed.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    if len(installed) > 1:
+        raise ProviderUnavailableError(
+            f"Both {' and '.join(installed)} are installed; they provide the same module and break each other. "
+            "Keep one: for GPU, pip uninstall -y onnxruntime onnxruntime-gpu && pip install --no-deps "
+            "onnxruntime-gpu; for CPU, pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime."
+        )
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +78,9 @@ def resolve_provider(provider: str = "auto") -> str:
     """
     available = available_providers()
     if not isinstance(provider, str) or not provider.strip():
-        raise InvalidConfigError(f"provider must be a non-empty string such as 'auto', 'cpu', 'cuda'; got {provider!r}.")
+        raise InvalidConfigError(
+            f"provider must be a non-empty string such as 'auto', 'cpu', 'cuda'; got {provider!r}."
+        )
     key = provider.strip()
     if key.lower() == "auto":
         return CUDA if CUDA in available and cuda_device_count() > 0 else CPU
@@ -56,7 +88,7 @@ def resolve_provider(provider: str = "auto") -> str:
     if name not in available:
         hint = (
             " For CUDA, install the GPU build instead of the CPU one: "
-            "pip uninstall -y onnxruntime && pip install 'onnx-pipelines[gpu]'."
+            "pip uninstall -y onnxruntime && pip install --no-deps onnxruntime-gpu (see README, GPU install)."
             if name in (CUDA, TENSORRT)
             else ""
         )
@@ -81,6 +113,8 @@ class RuntimeSettings:
         inter_op_threads: Threads across independent operators (sequential execution uses 1).
         graph_optimization: ORT's online graph optimization level: ``disable``, ``basic``, ``extended``, ``all``.
         enable_cpu_mem_arena: Keep ORT's CPU memory arena (faster; more resident memory).
+        disabled_optimizers: ORT graph transformers to switch off, on top of :data:`CPU_DISABLED_OPTIMIZERS`
+            which are always off on the CPU provider.
     """
 
     provider: str = "auto"
@@ -88,6 +122,7 @@ class RuntimeSettings:
     inter_op_threads: int | None = None
     graph_optimization: str = "all"
     enable_cpu_mem_arena: bool = True
+    disabled_optimizers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("intra_op_threads", "inter_op_threads"):
@@ -99,8 +134,8 @@ class RuntimeSettings:
                 f"graph_optimization={self.graph_optimization!r} is not valid; use one of {', '.join(_GRAPH_LEVELS)}."
             )
 
-    def session_options(self) -> Any:
-        """Build an ``onnxruntime.SessionOptions``."""
+    def session_options(self, provider: str | None = None) -> Any:
+        """Build an ``onnxruntime.SessionOptions`` for ``provider`` (default: resolve ``self.provider``)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -115,6 +150,11 @@ class RuntimeSettings:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Quiet ORT's warnings about initializers it constant-folds; errors still surface.
         options.log_severity_level = int(os.environ.get("ONNX_PIPELINES_ORT_LOG_LEVEL", "3"))
+        disabled = list(self.disabled_optimizers)
+        if (provider or resolve_provider(self.provider)) == CPU:
+            disabled += [name for name in CPU_DISABLED_OPTIMIZERS if name not in disabled]
+        if disabled:
+            options.add_session_config_entry("optimization.disable_specified_optimizers", ";".join(disabled))
         return options
 
 

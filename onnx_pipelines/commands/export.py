@@ -111,12 +111,13 @@ def run_quantize(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize: str | None,
            quantize: str | None, *, need_onnx: bool = False) -> int:
     progress = StepPrinter(quiet=args.json)
+    named_task = get_task(task_name) if task_name else None  # a bad task name fails before any work
     source = resolve_model(model)
     if need_onnx and source.onnx_file is None:
         raise InvalidModelError(
             f"{model!r} holds no model.onnx. Export it first: onnx-pipelines export {model} --task ... --output DIR"
         )
-    task = get_task(task_name) if task_name else infer_task(source.config())
+    task = named_task or infer_task(source.config())
     optimize_settings = resolve_optimize(optimize)
     quantize_settings = resolve_quantize(
         quantize, calibration_method=args.calibration_method, calibration_samples=args.calibration_samples

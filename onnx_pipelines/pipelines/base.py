@@ -9,7 +9,7 @@ import numpy as np
 
 
 class OnnxPipelineMixin:
-    """Metadata about the ONNX artifact behind a pipeline.
+    """Metadata about the ONNX artifact behind a pipeline, and a direct path to its ONNX Runtime session.
 
     Attributes:
         artifact: The :class:`~onnx_pipelines.cache.Artifact` the model was loaded from (``None`` until
@@ -21,6 +21,47 @@ class OnnxPipelineMixin:
     artifact: Any = None
     variant: str = "fp32"
     provider: str = "CPUExecutionProvider"
+    model: Any
+    _inputs_of: tuple[Any, list[tuple[str, Any]]] = (None, [])
+
+    def predict_dataset(self, texts_or_dataset: Any, *, max_batch_size: int = 32, max_tokens: int = 8192,
+                        column: str = "text", **call_kwargs: Any) -> Any:
+        """Run over a whole dataset with length-aware batching, results in input order.
+
+        See :func:`onnx_pipelines.pipelines.dataset.predict_dataset` for the arguments.
+        """
+        from onnx_pipelines.pipelines.dataset import predict_dataset
+
+        return predict_dataset(self, texts_or_dataset, max_batch_size=max_batch_size, max_tokens=max_tokens,
+                               column=column, **call_kwargs)
+
+    def onnx_session(self) -> Any:
+        """The model's ``onnxruntime.InferenceSession`` when numpy feeds can go to it directly, else ``None``.
+
+        IO binding (GPU providers) keeps Optimum's own forward, which manages the device buffers.
+        """
+        if getattr(self.model, "use_io_binding", False):
+            return None
+        return getattr(self.model, "session", None)
+
+    def run_onnx(self, encoded: Mapping[str, Any], output_names: list[str] | None = None) -> list[np.ndarray]:
+        """Run the session on tokenizer output, skipping the torch round trip of ``ORTModel.forward``.
+
+        Inputs are passed as the int64 arrays the graph declares; ``token_type_ids`` is zero-filled when the
+        graph wants it and the tokenizer gave none (what ``ORTModel`` does).
+        """
+        session = self.onnx_session()
+        if session is not self._inputs_of[0]:
+            inputs = [(i.name, np.int32 if i.type == "tensor(int32)" else np.int64) for i in session.get_inputs()]
+            self._inputs_of = (session, inputs)
+        feed = {}
+        for name, dtype in self._inputs_of[1]:
+            value = encoded.get(name)
+            if value is None and name == "token_type_ids":
+                value = np.zeros_like(np.asarray(encoded["input_ids"]))
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            feed[name] = array if array.dtype == dtype else array.astype(dtype)
+        return session.run(output_names, feed)
 
 
 def raw_outputs(pipe: Any, inputs: Any, output_names: tuple[str, ...],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from onnx_pipelines.errors import InvalidInputError
@@ -68,3 +68,14 @@ def normalize_texts(inputs: Any, *, allow_pairs: bool) -> str | TextPair | list[
         else:
             items.append(_check_text(item, where))
     return items
+
+
+def is_stream(inputs: Any) -> bool:
+    """Generators and torch datasets (e.g. transformers' ``KeyDataset``) stream through unchecked."""
+    if isinstance(inputs, Iterator):
+        return True
+    try:
+        from torch.utils.data import Dataset
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return isinstance(inputs, Dataset)

@@ -126,15 +126,17 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
         postprocess = {} if normalize is None else {"normalize": normalize}
         return preprocess, {}, postprocess
 
-    def preprocess(self, inputs: str, truncation: bool = True) -> dict[str, torch.Tensor]:
-        max_length = self.pooling.max_seq_length or self.tokenizer.model_max_length
-        return self.tokenizer(inputs, truncation=truncation, max_length=max_length, return_tensors="pt")
+    def preprocess(self, inputs: Any, **preprocess_parameters: Any) -> Any:  # type: ignore[override]
+        tokenizer: Any = self.tokenizer
+        max_length = self.pooling.max_seq_length or tokenizer.model_max_length
+        truncation = preprocess_parameters.get("truncation", True)
+        return tokenizer(inputs, truncation=truncation, max_length=max_length, return_tensors="pt")
 
-    def _forward(self, model_inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _forward(self, model_inputs: Any, **forward_parameters: Any) -> Any:  # type: ignore[override]
         outputs = self.model(**model_inputs)
         return {"token_embeddings": outputs.last_hidden_state, "attention_mask": model_inputs["attention_mask"]}
 
-    def postprocess(self, model_outputs: dict[str, torch.Tensor], normalize: bool | None = None) -> np.ndarray:
+    def postprocess(self, model_outputs: Any, normalize: bool | None = None, **_: Any) -> Any:  # type: ignore[override]
         config = self.pooling if normalize is None else PoolingConfig(self.pooling.mode, normalize)
         vector = pool(model_outputs["token_embeddings"], model_outputs["attention_mask"], config)
         return vector[0].float().numpy()

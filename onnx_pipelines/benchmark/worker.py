@@ -1,0 +1,143 @@
+"""The measurement process: one per candidate, so PyTorch's and ONNX Runtime's thread pools never share cores.
+
+The coordinator (:mod:`onnx_pipelines.benchmark.runner`) starts one :func:`worker_main` per candidate and
+sends it one command at a time; a worker that is not being measured waits on its pipe and uses no CPU.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from onnx_pipelines.benchmark.candidates import CandidateKind, PreparedCandidate, load_candidate
+
+#: Highest token count a benchmark text is built for (the position limit of BERT-like models).
+MODEL_MAX_LENGTH = 512
+
+
+@dataclass
+class _State:
+    pipe: Any
+    kind: CandidateKind
+    max_length: int
+
+
+def worker_main(conn: Any, prepared: PreparedCandidate, task: str, model: str, cache_dir: str,
+                calibration_texts: list[str] | None, threads: int | None) -> None:
+    """Load the candidate, report the load time, then serve commands until ``None`` arrives."""
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        started = time.perf_counter()
+        pipe = load_candidate(prepared, task, model, cache_dir, calibration_texts, threads)
+        load_s = time.perf_counter() - started
+        limit = int(min(getattr(pipe.tokenizer, "model_max_length", MODEL_MAX_LENGTH) or MODEL_MAX_LENGTH,
+                        MODEL_MAX_LENGTH))
+        state = _State(pipe, prepared.candidate.kind, limit)
+        conn.send(("ok", {"load_s": load_s, "peak_rss_mb": peak_rss_mb()}))
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+        return
+    while True:
+        message = conn.recv()
+        if message is None:
+            return
+        command, kwargs = message
+        try:
+            conn.send(("ok", COMMANDS[command](state, **kwargs)))
+        except Exception:
+            conn.send(("error", traceback.format_exc()))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (``ru_maxrss``) in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1e6 if sys.platform == "darwin" else 1e3)
+
+
+def _classify(state: _State, texts: Any, batch_size: int, max_length: int) -> Any:
+    return state.pipe(texts, batch_size=batch_size, truncation=True, max_length=max_length)
+
+
+def latency(state: _State, text: str, batch_size: int, repeats: int, warmup: int,
+            model_only: bool = False) -> dict[str, Any]:
+    """Milliseconds per pipeline call on ``batch_size`` copies of ``text`` (a plain string at batch 1).
+
+    With ``model_only``, each pipeline call is followed by a call of the bare model on the already tokenized
+    text, so the two are measured under the same machine load: their difference is the pipeline's own cost.
+    """
+    inputs: Any = text if batch_size == 1 else [text] * batch_size
+    calls = [lambda: _classify(state, inputs, batch_size, state.max_length)]
+    if model_only:
+        calls.append(_model_call(state, text))
+    for _ in range(warmup):
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeats):
+        for call, bucket in zip(calls, times, strict=True):
+            started = time.perf_counter()
+            call()
+            bucket.append((time.perf_counter() - started) * 1000)
+    return {"times_ms": times[0], "model_ms": times[1] if model_only else []}
+
+
+def _model_call(state: _State, text: str) -> Callable[[], Any]:
+    """The bare model on pre-tokenized ``text``: ``model(**inputs)`` for PyTorch, ``session.run`` for ONNX."""
+    pipe = state.pipe
+    if state.kind is CandidateKind.PYTORCH:
+        import torch
+
+        encoded = pipe.tokenizer(text, return_tensors="pt", truncation=True, max_length=state.max_length)
+
+        def torch_call() -> Any:
+            with torch.inference_mode():
+                return pipe.model(**encoded)
+        return torch_call
+    import numpy as np
+
+    session = pipe.model.session
+    encoded = pipe.tokenizer(text, return_tensors="np", truncation=True, max_length=state.max_length)
+    feed = {i.name: np.asarray(encoded[i.name], dtype=np.int64) if i.name in encoded
+            else np.zeros_like(encoded["input_ids"], dtype=np.int64) for i in session.get_inputs()}
+    return lambda: session.run(None, feed)
+
+
+def dataset(state: _State, texts: list[str], mode: str, max_length: int, batch_size: int,
+            max_tokens: int) -> dict[str, Any]:
+    """Seconds to run the whole dataset, with the pipeline's default batching or length-aware batching."""
+    from onnx_pipelines.pipelines.dataset import predict_dataset
+
+    started = time.perf_counter()
+    if mode == "default":
+        outputs = _classify(state, texts, batch_size, max_length)
+    else:
+        outputs = predict_dataset(state.pipe, texts, max_batch_size=batch_size, max_tokens=max_tokens,
+                                  truncation=True, max_length=max_length)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "labels": [_label(o) for o in outputs]}
+
+
+def _label(output: Any) -> str:
+    if isinstance(output, list):
+        output = output[0]
+    return str(output["label"])
+
+
+def memory(state: _State) -> dict[str, Any]:
+    """Peak resident memory so far."""
+    return {"peak_rss_mb": peak_rss_mb()}
+
+
+
+COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
+    "latency": latency,
+    "dataset": dataset,
+    "memory": memory,
+}
