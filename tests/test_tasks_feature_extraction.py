@@ -98,3 +98,16 @@ def test_parity_compares_every_token_state(minilm: str, tasks_cache: Path, tmp_p
     states = fp32.outputs[0]
     assert states.name == "last_hidden_state" and states.max_abs_diff < 1e-4
     assert states.cosine_min > 0.9999 and fp32.agreement is None and fp32.passed
+
+
+def test_bench_driver_returns_states_without_labels(fe_onnx) -> None:
+    from onnx_pipelines.benchmark.tasks import get_bench_task
+    from onnx_pipelines.errors import InvalidConfigError
+
+    spec = get_bench_task("feature-extraction")
+    texts = [TEXTS[1], TEXTS[0]]
+    outputs = spec.run_dataset(fe_onnx, texts, batch_size=1, max_tokens=64, max_length=512, options={})
+    assert [len(o[0]) for o in outputs] == [len(fe_onnx.tokenizer(t)["input_ids"]) for t in texts]
+    assert {spec.label(o) for o in outputs} == {None}  # no discrete label: agreement is not reported
+    with pytest.raises(InvalidConfigError, match="bench measures"):
+        get_bench_task("sentence-embeddings")

@@ -213,3 +213,17 @@ def test_parity_needs_gold_answers_on_every_row(qa_model_dir: Path, tasks_cache:
         evaluate_parity(qa_model_dir, "question-answering", empty_context, variants="fp32",
                         columns=ColumnMapping(question="question", context="context", label=None),
                         cache_dir=tasks_cache)
+
+
+def test_bench_driver_asks_one_question_of_every_text(qa_onnx) -> None:
+    from onnx_pipelines.benchmark.tasks import get_bench_task
+
+    spec = get_bench_task("question-answering")
+    texts = [CONTEXT, LONG_CONTEXT, "The coach praised the striker."]
+    options = {"question": "Who scored?"}
+    default = [spec.label(o) for o in spec.call(qa_onnx, texts, 4, 384, options)]
+    expected = [qa_onnx(question="Who scored?", context=t)["answer"] for t in texts]
+    assert default == expected
+    assert [spec.label(o) for o in spec.run_dataset(qa_onnx, texts, batch_size=2, max_tokens=512, max_length=384,
+                                                    options=options)] == expected
+    assert spec.label(spec.call(qa_onnx, [CONTEXT], 1, 384, options)[0]) == expected[0]

@@ -170,3 +170,15 @@ def test_parity_rejects_rows_whose_words_and_tags_differ(tmp_path: Path) -> None
     with pytest.raises(DatasetError, match="one tag"):
         evaluate_parity(NER_MODEL, "token-classification", bad, require_labels=True,
                         columns=ColumnMapping(tokens="tokens", tags="ner_tags"), cache_dir=tmp_path)
+
+
+def test_bench_driver_labels_entities_in_input_order(ner_fp32) -> None:
+    from onnx_pipelines.benchmark.tasks import get_bench_task
+
+    spec = get_bench_task("token-classification")
+    texts = [TEXTS[0], "Short.", TEXTS[2]]  # lengths out of order: length-aware batching reorders them
+    default = [spec.label(o) for o in spec.call(ner_fp32, texts, 8, 128, {})]
+    length_aware = [spec.label(o) for o in spec.run_dataset(ner_fp32, texts, batch_size=2, max_tokens=64,
+                                                            max_length=128, options={})]
+    assert default == length_aware
+    assert default[0].startswith("PER:0-13") and default[1] == ""

@@ -168,3 +168,24 @@ def test_parity_compares_nli_logits_and_label_agreement(nli_model_dir: Path, tas
     assert report.reference.metrics["accuracy"] == pytest.approx(accuracy)
     with pytest.raises(InvalidConfigError, match="candidate"):
         evaluate_parity(nli_model_dir, "zero-shot-classification", data, variants="fp32", cache_dir=tasks_cache)
+
+
+def test_bench_drives_zero_shot_end_to_end(nli_model_dir: Path, tasks_cache: Path, tmp_path: Path, capsys) -> None:
+    base = ["bench", str(nli_model_dir), "--task", "zero-shot", "--cache-dir", str(tasks_cache)]
+    assert main([*base, "--quick"]) == 2  # refused before anything is built
+    assert "--candidate-labels" in capsys.readouterr().err
+    data = tmp_path / "texts.jsonl"
+    gold = ["business", "sport"]
+    data.write_text("".join(json.dumps({"text": t, "label_name": g}) + "\n" for t, g in zip(TEXTS, gold, strict=True)))
+    code = main([*base, "--candidate-labels", ",".join(LABELS), "--dataset", str(data), "--label-column",
+                 "label_name", "--no-baselines", "--variants", "fp32", "--seq-lens", "16", "--batch-sizes", "1",
+                 "--batch-seq-len", "16", "--rounds", "1", "--repeats", "2", "--dataset-rounds", "1",
+                 "--output", str(tmp_path / "bench")])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((tmp_path / "bench" / "results.json").read_text())["summary"]
+    (fp32,) = results["candidates"]
+    assert results["task_options"]["candidate_labels"] == ",".join(LABELS)
+    expected = [o["labels"][0] for o in load_pipeline("zero-shot-classification", nli_model_dir,
+                                                      cache_dir=tasks_cache)(TEXTS, candidate_labels=LABELS)]
+    accuracy = sum(e == g for e, g in zip(expected, gold, strict=True)) / len(gold)
+    assert {e["mode"]: e["accuracy"] for e in fp32["dataset"]} == {"default": accuracy, "length-aware": accuracy}
