@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     get_bench_task(args.task, options)  # fail before loading data when the task or an option is wrong
     settings = settings_from_args(args)
     limit = args.limit or (24 if args.quick else None)
-    texts, gold = [], None
+    texts: list[str] = []
+    gold: list[str] | None = None
     if args.dataset:
         texts, gold = load_texts(args.dataset, args.text_column, args.label_column, limit, args.model)
     else:

@@ -31,4 +31,5 @@ class OnnxFeatureExtractionPipeline(OnnxPipelineMixin, FeatureExtractionPipeline
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if "truncation" not in kwargs and "truncation" not in (kwargs.get("tokenize_kwargs") or {}):
             kwargs["truncation"] = True
-        return super().__call__(normalize_texts(inputs, allow_pairs=False), *args, **kwargs)
+        texts: Any = normalize_texts(inputs, allow_pairs=False)
+        return super().__call__(texts, *args, **kwargs)

@@ -34,13 +34,14 @@ class OnnxQuestionAnsweringPipeline(OnnxPipelineMixin, QuestionAnsweringPipeline
         {'score': 0.91, 'start': 0, 'end': 12, 'answer': 'The striker'}
     """
 
-    def _sanitize_parameters(self, doc_stride: int | None = None, max_seq_len: int | None = None,
-                             **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def _sanitize_parameters(  # type: ignore[override]
+        self, doc_stride: int | None = None, max_seq_len: int | None = None, **kwargs: Any
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         for name, value in (("doc_stride", doc_stride), ("max_seq_len", max_seq_len)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise InvalidConfigError(f"{name}={value!r} must be a positive int (a number of tokens).")
         if doc_stride is not None:
-            window = max_seq_len or min(self.tokenizer.model_max_length, 384)
+            window = max_seq_len or min(int(getattr(self.tokenizer, "model_max_length", 384)), 384)
             if doc_stride >= window:
                 raise InvalidConfigError(
                     f"doc_stride={doc_stride} must be smaller than max_seq_len ({window}): it is the overlap "

@@ -31,11 +31,12 @@ class OnnxTokenClassificationPipeline(OnnxPipelineMixin, TokenClassificationPipe
         [{'entity_group': 'PER', 'word': 'angela merkel', 'start': 0, 'end': 13, ...}, ...]
     """
 
-    def _sanitize_parameters(self, aggregation_strategy: Any = None, stride: int | None = None,
-                             **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def _sanitize_parameters(  # type: ignore[override]
+        self, aggregation_strategy: Any = None, stride: int | None = None, **kwargs: Any
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         strategy = _check_strategy(aggregation_strategy)
         if stride is not None:
-            _check_stride(stride, strategy, self.tokenizer.model_max_length)
+            _check_stride(stride, strategy, int(getattr(self.tokenizer, "model_max_length", 512)))
         try:
             return super()._sanitize_parameters(aggregation_strategy=strategy, stride=stride, **kwargs)
         except ValueError as e:  # transformers' remaining checks (slow tokenizer, ...)
@@ -125,8 +126,8 @@ def tag_words(pipe: Any, sentences: Sequence[Sequence[str]], *, batch_size: int 
 def _first_subtoken_tags(words: list[str], tokens: list[dict[str, Any]]) -> list[str]:
     starts: dict[int, int] = {}
     offset = 0
-    for index, word in enumerate(words):  # the pipeline joins pre-split words with one space
-        starts[offset] = index
+    for position, word in enumerate(words):  # the pipeline joins pre-split words with one space
+        starts[offset] = position
         offset += len(word) + 1
     tags = ["O"] * len(words)
     seen: set[int] = set()

@@ -70,7 +70,8 @@ class OnnxZeroShotClassificationPipeline(OnnxPipelineMixin, ZeroShotClassificati
             )
         kwargs["candidate_labels"] = check_candidate_labels(kwargs["candidate_labels"])
         check_hypothesis_template(kwargs.get("hypothesis_template", DEFAULT_HYPOTHESIS_TEMPLATE))
-        return super().__call__(normalize_texts(sequences, allow_pairs=False), **kwargs)
+        texts: Any = normalize_texts(sequences, allow_pairs=False)
+        return super().__call__(texts, **kwargs)
 
 
 def check_candidate_labels(labels: Any) -> list[str]:
