@@ -104,7 +104,7 @@ def _base_artifact(source: ModelSource, task: TaskSpec, cache: ArtifactCache, gr
         check_onnx_file(source.onnx_file)
         manifest = {"name": "pre-exported", "model_file": source.onnx_file.name, "source": str(source.path)}
         return Artifact(source.path, source.onnx_file.name, manifest, built=False)
-    check_exportable(source, task)
+    check_head(source.config(), task, source.path)  # cheap, and fails before any hashing or export
     key = {
         "step": "export",
         "model": source.content_hash(),
@@ -116,6 +116,7 @@ def _base_artifact(source: ModelSource, task: TaskSpec, cache: ArtifactCache, gr
     }
 
     def build(tmp: Path) -> tuple[str, dict[str, Any]]:
+        check_exportable(source, task)  # imports the exporter registry (seconds): only when exporting
         progress(f"Exporting {source.name} to ONNX ({task.export_task})")
         onnx_path = export_model(source, task, tmp, trust_remote_code=trust_remote_code, opset=opset)
         copy_support_files(source.path, tmp)

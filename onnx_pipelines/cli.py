@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.predict",
     "onnx_pipelines.commands.parity",
     "onnx_pipelines.commands.bench",
+    "onnx_pipelines.serving.cli",
 )
 
 EPILOG = """\
@@ -33,6 +34,7 @@ examples:
   onnx-pipelines inspect ~/.cache/onnx-pipelines/.../model_O2.onnx
   onnx-pipelines predict ./my-model --task text-classification --text "Shares rose 5%"
   onnx-pipelines parity ./my-model --task text-classification --dataset test.jsonl --variants fp32,O2+int8-dynamic
+  onnx-pipelines serve ./my-model --task text-classification --optimize O2 --quantize dynamic --port 8080
 
 Run `onnx-pipelines COMMAND --help` for each command's options.
 """

@@ -22,6 +22,9 @@ from onnx_pipelines.errors import InvalidConfigError
 OPTIMIZATION_LEVELS: tuple[str, ...] = ("O1", "O2", "O3", "O4")
 QUANTIZE_MODES: tuple[str, ...] = ("dynamic", "static")
 CPU_ISAS: tuple[str, ...] = ("avx512_vnni", "avx512", "avx2", "arm64")
+#: Version of what quantize.py does beyond the Optimum config (type annotation, float mask ops, entropy
+#: bins); part of the cache key so an artifact built by an older recipe is never reused.
+QUANTIZE_RECIPE_VERSION = 2
 
 
 class CalibrationMethod(str, enum.Enum):
@@ -118,8 +121,12 @@ class QuantizeSettings:
         return bool(self.config.is_static)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies this step in the cache key."""
-        data: dict[str, Any] = {"label": self.label, "config": config_fingerprint(self.config)}
+        """What identifies this step in the cache key (bump :data:`QUANTIZE_RECIPE_VERSION` when our recipe changes)."""
+        data: dict[str, Any] = {
+            "label": self.label,
+            "config": config_fingerprint(self.config),
+            "recipe": QUANTIZE_RECIPE_VERSION,
+        }
         if self.is_static:
             data.update(
                 calibration_method=self.calibration_method.value if self.calibration_method else None,

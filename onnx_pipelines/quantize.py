@@ -96,6 +96,12 @@ def quantize_model(
     return target
 
 
+#: Entropy (KL) calibration searches clipping thresholds between ``ENTROPY_QUANTIZED_BINS`` and ``ENTROPY_BINS``
+#: histogram bins. Optimum's default (128 and 128) leaves one candidate, the full range, so "entropy" gave
+#: exactly the minmax ranges; 512 bins lets it clip to as little as a quarter of the range (2048, as
+#: TensorRT uses, was 4x slower on MiniLM for nearly the same thresholds).
+ENTROPY_BINS = 512
+ENTROPY_QUANTIZED_BINS = 128
 #: Graph inputs that carry the padding mask rather than text; what is computed from them alone is no activation.
 MASK_INPUTS: frozenset[str] = frozenset({"attention_mask"})
 #: Operators whose outputs describe a tensor's shape, not its values: dependence stops there.
@@ -167,7 +173,8 @@ def _calibrate(quantizer: Any, work: Path, settings: QuantizeSettings, config: A
     if method is CalibrationMethod.MINMAX:
         calibration = AutoCalibrationConfig.minmax(dataset)
     elif method is CalibrationMethod.ENTROPY:
-        calibration = AutoCalibrationConfig.entropy(dataset)
+        calibration = AutoCalibrationConfig.entropy(dataset, num_bins=ENTROPY_BINS,
+                                                    num_quantized_bins=ENTROPY_QUANTIZED_BINS)
     else:
         calibration = AutoCalibrationConfig.percentiles(dataset, percentile=settings.percentile)
     logger.info("Calibrating %s on %d rows", method.value, len(dataset))

@@ -188,3 +188,33 @@ def test_sentence_embeddings_compare_cosine_without_labels(tmp_path: Path,
     assert report.reference.metrics == {} and report.primary_metric is None and fp32.metrics == []
     assert "metric: no labels" in report.to_markdown()
     assert "Min cosine" in report.to_markdown()
+
+
+def test_entropy_calibration_clips_ranges_that_minmax_keeps(bbc_report: ParityReport, shared_dir: Path,
+                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Optimum's default entropy settings reproduced minmax exactly; quantize.py now searches real thresholds."""
+    import onnx
+    from onnx import numpy_helper
+
+    from onnx_pipelines.parity.calibration import choose_calibration_texts
+    from onnx_pipelines.pipeline import load_pipeline
+
+    entropy = variant(bbc_report, "int8-static")
+    settings = CalibrationSettings(method="minmax", samples=16, data=shared_dir / "data" / "bbc-news" / "train.jsonl")
+    texts, _ = choose_calibration_texts(settings, pool=None, columns=ColumnMapping(), evaluated_texts=[], seed=0)
+    minmax = load_pipeline("text-classification", shared_dir / "models" / "bbc-news-minilm", quantize="static",
+                           calibration_dataset=texts, calibration_method="minmax", calibration_samples=16,
+                           cache_dir=parity_cache(tmp_path_factory)).artifact
+
+    def scales(path: Path) -> dict[str, float]:
+        model = onnx.load(str(path))
+        weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        return {n.input[0]: float(weights[n.input[1]]) for n in model.graph.node
+                if n.op_type == "QuantizeLinear" and n.input[1] in weights and weights[n.input[1]].size == 1}
+
+    clipped, full = scales(Path(entropy.artifact) / entropy.model_file), scales(minmax.model_path)
+    shared = clipped.keys() & full.keys()
+    assert len(shared) > 50
+    narrower = [name for name in shared if clipped[name] < full[name] * 0.999]
+    assert len(narrower) > len(shared) / 3
+    assert all(clipped[name] <= full[name] * 1.001 for name in shared)

@@ -107,3 +107,29 @@ def test_registry_lists_parity_tasks_and_accepts_new_adapters() -> None:
         ADAPTERS.clear()
         ADAPTERS.update(saved)
     assert issubclass(type(get_adapter("sentence-embeddings")), TaskAdapter)
+
+
+def test_adapter_example_in_docs_runs() -> None:
+    """docs/parity.md's adapter example registers a working adapter whose primary metric is weighted F1."""
+    from pathlib import Path
+
+    from onnx_pipelines.metrics import load_metric
+    from onnx_pipelines.parity.adapters import Predictions
+    from onnx_pipelines.parity.scoring import metric_values
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "parity.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in doc.split("```python\n")[1:]]
+    example = next(b for b in blocks if "register_adapter" in b)
+    saved = dict(ADAPTERS)
+    try:
+        exec(compile(example, "docs/parity.md", "exec"), {})
+        adapter = get_adapter("text-classification")
+        assert type(adapter).__name__ == "WeightedF1Classification"
+        assert [m.name for m in adapter.metrics] == ["weighted_f1", "accuracy", "macro_f1"]
+        modules = {m.metric: load_metric(m.metric) for m in adapter.metrics}
+        predictions = Predictions(labels=[0, 1, 1, 2], margins=np.zeros(4), scores=np.ones(4))
+        values = metric_values(adapter.metrics, modules, predictions, [0, 1, 2, 2])
+        assert values["accuracy"] == 0.75 and 0 < values["weighted_f1"] < 1
+    finally:
+        ADAPTERS.clear()
+        ADAPTERS.update(saved)

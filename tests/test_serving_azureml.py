@@ -12,20 +12,17 @@ pytest.importorskip("pydantic", reason="needs the serve extra: pip install 'onnx
 
 from onnx_pipelines.serving import azureml_score  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MODELS = SHARED / "models"
-
 
 @pytest.fixture(scope="module")
-def scorer() -> Iterator[object]:
-    if not (MODELS / "bbc-news-minilm").exists():
-        pytest.skip(f"shared test material not found at {MODELS}")
+def scorer(bbc_model: Path, artifact_cache: Path) -> Iterator[object]:
     with pytest.MonkeyPatch.context() as mp:
         # What an Azure ML deployment sets: the registered model's folder, and our variables.
-        mp.setenv("AZUREML_MODEL_DIR", str(MODELS))
-        mp.setenv("ONNX_PIPELINES_MODEL_SUBDIR", "bbc-news-minilm")
+        mp.setenv("AZUREML_MODEL_DIR", str(bbc_model.parent))
+        mp.setenv("ONNX_PIPELINES_MODEL_SUBDIR", bbc_model.name)
         mp.setenv("ONNX_PIPELINES_TASK", "text-classification")
-        mp.setenv("ONNX_PIPELINES_BACKEND", "pytorch")  # until load_pipeline lands
+        mp.setenv("ONNX_PIPELINES_OPTIMIZE", "O2")
+        mp.setenv("ONNX_PIPELINES_QUANTIZE", "dynamic")
+        mp.setenv("ONNX_PIPELINES_CACHE_DIR", str(artifact_cache))
         mp.setenv("ONNX_PIPELINES_MAX_INPUT_ITEMS", "3")
         mp.delenv("ONNX_PIPELINES_MODEL", raising=False)
         mp.setattr(azureml_score, "_state", {})
@@ -34,10 +31,10 @@ def scorer() -> Iterator[object]:
 
 
 def test_run_answers_like_the_predict_endpoint(scorer: object) -> None:
-    from transformers import pipeline
-
+    served = azureml_score._state["pipeline"]
+    assert served.variant == "O2+int8-dynamic", "the ONNX pipeline named by the environment"
     texts = ["The striker scored twice in the final.", "Shares fell after the profit warning."]
-    expected = pipeline("text-classification", model=str(MODELS / "bbc-news-minilm"))(texts, top_k=None)
+    expected = served(texts, top_k=None, batch_size=len(texts))
     answer = azureml_score.run(json.dumps({"inputs": texts, "top_k": 2}))
     assert [[a["label"] for a in one] for one in answer] == [
         [r["label"] for r in one[:2]] for one in expected

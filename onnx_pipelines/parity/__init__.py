@@ -22,6 +22,7 @@ from onnx_pipelines.parity.adapters import (
 from onnx_pipelines.parity.calibration import CalibrationSettings
 from onnx_pipelines.parity.compare import OutputComparison, compare_outputs
 from onnx_pipelines.parity.evaluator import ParityEvaluator, evaluate_parity
+from onnx_pipelines.parity.prepare import ParityOptions
 from onnx_pipelines.parity.report import SCHEMA_VERSION, ParityReport, VariantResult
 from onnx_pipelines.parity.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
@@ -35,6 +36,7 @@ __all__ = [
     "OutputComparison",
     "OutputSpec",
     "ParityEvaluator",
+    "ParityOptions",
     "ParityReport",
     "Predictions",
     "TaskAdapter",

@@ -4,14 +4,15 @@
 
 1. check the inputs (task, adapter, model, variants) before anything slow;
 2. load the rows (:func:`onnx_pipelines.data.load_eval_dataset`) and tokenize them once into
-   length-sorted batches (:mod:`onnx_pipelines.batching`) — the *same* batches feed every model;
+   length-sorted batches (:mod:`onnx_pipelines.batching`): the *same* batches feed every model;
 3. run the PyTorch reference;
 4. for each variant: build it through the artifact cache (as ``load_pipeline`` does), run it, compare
    its raw outputs with the reference's, derive predictions, score the metric, apply the thresholds;
 5. assemble a :class:`~onnx_pipelines.parity.report.ParityReport`.
 
-The adapter (:mod:`onnx_pipelines.parity.adapters`) decides how rows become batches, which outputs
-are compared, what a prediction is and which metric scores it.
+Steps 1-2 live in :mod:`~onnx_pipelines.parity.prepare`; the adapter
+(:mod:`onnx_pipelines.parity.adapters`) decides how rows become batches, which outputs are compared,
+what a prediction is and which metric scores it.
 """
 
 from __future__ import annotations
@@ -28,26 +29,19 @@ from typing import Any
 import numpy as np
 
 from onnx_pipelines import __version__
-from onnx_pipelines.batching import length_sorted_batches, restore_order
+from onnx_pipelines.batching import restore_order
 from onnx_pipelines.config import Variant
-from onnx_pipelines.data import ColumnMapping, load_eval_dataset
-from onnx_pipelines.errors import InvalidConfigError, InvalidModelError, ParityError
-from onnx_pipelines.parity.adapters import AdapterContext, Predictions, TaskAdapter, get_adapter
+from onnx_pipelines.data import ColumnMapping
+from onnx_pipelines.errors import InvalidConfigError, ParityError
+from onnx_pipelines.parity.adapters import AdapterContext, Predictions
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
 from onnx_pipelines.parity.compare import compare_outputs
-from onnx_pipelines.parity.report import (
-    Calibration,
-    Disagreement,
-    MetricResult,
-    ParityReport,
-    ReferenceResult,
-    Timing,
-    VariantResult,
-)
+from onnx_pipelines.parity.prepare import ParityOptions, PreparedRun, check_inputs, load_rows, tokenize
+from onnx_pipelines.parity.report import Calibration, MetricResult, ParityReport, ReferenceResult, Timing, VariantResult
 from onnx_pipelines.parity.runners import OrtRunner, TorchRunner, run_batches
-from onnx_pipelines.parity.scoring import build_checks, load_metrics, metric_values
+from onnx_pipelines.parity.scoring import agreement, build_checks, load_metrics, metric_values, worst_disagreements
 from onnx_pipelines.parity.thresholds import Check, Thresholds, graph_precision, resolve_thresholds, variant_precision
-from onnx_pipelines.parity.variants import VariantSpec, parse_variant_specs
+from onnx_pipelines.parity.variants import VariantSpec
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +49,6 @@ TIMING_NOTE = (
     "Timings are measured in this process, one model after another, and are indicative only; "
     "`onnx-pipelines benchmark` times each variant in its own process."
 )
-TEXT_PREVIEW_CHARS = 300
 
 
 def evaluate_parity(
@@ -128,292 +121,188 @@ def evaluate_parity(
         ...                          variants="fp32,O2,O2+int8-dynamic", max_length=128)  # doctest: +SKIP
         >>> report.write("reports/parity")  # doctest: +SKIP
     """
-    evaluator = ParityEvaluator(
-        model, task, dataset, variants=variants, columns=columns or ColumnMapping(), require_labels=require_labels,
-        split=split, config_name=config_name, limit=limit, sample=sample, seed=seed, max_length=max_length,
-        batch_size=batch_size, max_tokens=max_tokens, thresholds=thresholds,
+    options = ParityOptions(
+        model=model, task=task, dataset=dataset, variants=variants, columns=columns or ColumnMapping(),
+        require_labels=require_labels, split=split, config_name=config_name, limit=limit, sample=sample, seed=seed,
+        max_length=max_length, batch_size=batch_size, max_tokens=max_tokens, thresholds=thresholds,
         calibration=calibration or CalibrationSettings(), provider=provider, intra_op_threads=intra_op_threads,
         cache_dir=cache_dir, max_disagreements=max_disagreements, progress=progress,
         task_options=dict(task_options or {}),
     )
-    return evaluator.run()
+    return ParityEvaluator(options).run()
 
 
 @dataclass
 class _Reference:
     outputs: list[dict[str, np.ndarray]]
     predictions: Predictions | None
-    metrics: dict[str, float]
+    gold: list[Any] | None
     result: ReferenceResult
 
 
 class ParityEvaluator:
-    """The fixed evaluation sequence; see :func:`evaluate_parity` for the arguments."""
+    """The fixed evaluation sequence over one :class:`~onnx_pipelines.parity.prepare.ParityOptions`."""
 
-    def __init__(self, model: Any, task: str, dataset: Any, *, variants: Any, columns: ColumnMapping,
-                 require_labels: bool, split: str | None, config_name: str | None, limit: int | None,
-                 sample: int | None, seed: int, max_length: int | None, batch_size: int, max_tokens: int,
-                 thresholds: Thresholds | None, calibration: CalibrationSettings, provider: str,
-                 intra_op_threads: int | None, cache_dir: Any, max_disagreements: int, progress: bool,
-                 task_options: Mapping[str, Any] | None = None) -> None:
-        self.model, self.task_name, self.dataset_source = model, task, dataset
-        self.variant_inputs, self.columns, self.require_labels = variants, columns, require_labels
-        self.split, self.config_name, self.limit, self.sample, self.seed = split, config_name, limit, sample, seed
-        self.max_length, self.batch_size, self.max_tokens = max_length, batch_size, max_tokens
-        self.thresholds, self.calibration = thresholds, calibration
-        self.provider, self.intra_op_threads, self.cache_dir = provider, intra_op_threads, cache_dir
-        self.max_disagreements, self.progress = max_disagreements, progress
-        self.task_options = dict(task_options or {})
-        self.notes: list[str] = []
-        self._calibration_texts: tuple[list[str], Calibration] | None = None
+    prepared: PreparedRun  # set by run(), step 1
 
-    # -- the template ---------------------------------------------------------------------------
+    def __init__(self, options: ParityOptions) -> None:
+        self.options = options
+        self._calibration: tuple[list[str], Calibration] | None = None
+        self._metric_modules: dict[str, Any] = {}
+
     def run(self) -> ParityReport:
-        """Check inputs, load and tokenize the data, run the reference, evaluate every variant, report."""
-        self.check_inputs()
-        self.load_data()
-        self.tokenize()
+        """Check inputs, load and tokenize the rows, run the reference, evaluate every variant, report."""
+        self.prepared = check_inputs(self.options)
+        load_rows(self.prepared, self.options)
+        tokenize(self.prepared, self.options)
         reference = self.run_reference()
-        results = [self.evaluate_variant(spec, reference) for spec in self.specs]
+        results = [self.evaluate_variant(spec, reference) for spec in self.prepared.variants]
         return self.assemble(reference, results)
 
-    # -- 1. inputs ------------------------------------------------------------------------------
-    def check_inputs(self) -> None:
-        """Resolve task, adapter, model and variants; fail fast with one-line errors."""
-        from onnx_pipelines.export import check_head
-        from onnx_pipelines.model_source import resolve_model
-        from onnx_pipelines.pipeline import check_provider_fits
-        from onnx_pipelines.runtime import resolve_provider
-        from onnx_pipelines.tasks import get_task
+    @property
+    def ctx(self) -> AdapterContext:
+        assert self.prepared.ctx is not None  # set by load_rows
+        return self.prepared.ctx
 
-        self.spec = get_task(self.task_name)
-        self.adapter: TaskAdapter = get_adapter(self.spec.name)
-        for name, value, low in (("batch_size", self.batch_size, 1), ("max_tokens", self.max_tokens, 1),
-                                 ("max_disagreements", self.max_disagreements, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise InvalidConfigError(f"{name}={value!r} is not valid: pass an integer >= {low}.")
-        self.specs: list[VariantSpec] = parse_variant_specs(self.variant_inputs, self.spec)
-        self.provider_name = resolve_provider(self.provider)
-        for spec in self.specs:
-            if spec.variant is not None:
-                from onnx_pipelines.config import resolve_optimize
-
-                check_provider_fits(resolve_optimize(spec.variant.optimize), self.provider_name)
-        self.source = resolve_model(self.model)
-        if not self.source.has_torch_weights:
-            raise InvalidModelError(
-                f"{str(self.source.path)!r} holds no PyTorch weights (model.safetensors / pytorch_model.bin), so there "
-                "is no reference to compare with. Pass the original transformers model folder as MODEL, and a "
-                "pre-exported ONNX folder as a variant."
-            )
-        self.config = self.source.config()
-        check_head(self.config, self.spec, self.source.path)
-
-    # -- 2. data --------------------------------------------------------------------------------
-    def load_data(self) -> None:
-        """Load the evaluated rows, decide whether labels are used, load the tokenizer."""
-        from transformers import AutoTokenizer
-
-        label_role = self.adapter.label_role
-        required = list(self.adapter.input_roles)
-        required += [role for role in self.adapter.optional_roles if getattr(self.columns, role, None) is not None]
-        if label_role and self.require_labels:
-            required.append(label_role)
-        common = dict(split=self.split, config_name=self.config_name, columns=self.columns, required=tuple(required))
-        self.full = load_eval_dataset(self.dataset_source, **common)
-        self.rows = load_eval_dataset(self.dataset_source, limit=self.limit, sample=self.sample, seed=self.seed,
-                                      **common)
-        label_column = getattr(self.columns, label_role) if label_role else None
-        self.use_labels = bool(label_column and label_column in self.rows.column_names)
-        if label_role is None:
-            self.notes.append(f"{self.spec.name} has no gold labels: no labels, so no task metric; agreement and "
-                              "output differences judge the variants.")
-        elif not self.use_labels:
-            self.notes.append(f"No labels: the dataset has no {label_column!r} column, so no task metric was "
-                              "computed (map the label column with --label-column).")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.source.path)
-        limit = int(self.config.get("max_position_embeddings") or 512)
-        length = self.max_length or self.adapter.default_max_length(self.config, self.tokenizer, self.source.path)
-        if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= limit:
-            raise InvalidConfigError(f"max_length={length!r} is not valid for this model: pass 2..{limit} "
-                                     "(its max_position_embeddings).")
-        self.ctx = AdapterContext(model_path=self.source.path, config=self.config, tokenizer=self.tokenizer,
-                                  max_length=length, columns=self.columns, options=self.task_options)
-        self.row_data: dict[str, list[Any]] = self.rows.to_dict()
-
-    def tokenize(self) -> None:
-        """Tokenize every row once into length-sorted batches, shared by all models."""
-        lengths = self.adapter.lengths(self.row_data, self.ctx)
-        self.batch_indices = length_sorted_batches(lengths, max_batch_size=self.batch_size, max_tokens=self.max_tokens)
-        self.batches = [
-            self.adapter.encode({k: [v[i] for i in indices] for k, v in self.row_data.items()}, self.ctx)
-            for indices in self.batch_indices
-        ]
-        self.truncated = sum(length >= self.ctx.max_length for length in lengths)
-
-    # -- 3. reference ---------------------------------------------------------------------------
     def run_reference(self) -> _Reference:
-        """Run the PyTorch model on the shared batches."""
+        """Run the PyTorch model on the shared batches, predict and score."""
         import torch
 
-        self.say(f"Running the PyTorch reference on {self.rows.num_rows} rows")
-        runner = TorchRunner(self.source.path, self.spec.load_torch_class(), self.adapter.model_outputs)
+        run = self.prepared
+        self.say(f"Running the PyTorch reference on {run.rows.num_rows} rows")
+        runner = TorchRunner(run.source.path, run.task.load_torch_class(), run.adapter.model_outputs)
         outputs, timing = self.run_model(runner, runner.threads, "PyTorch reference")
         del runner
         gc.collect()
-        for spec in self.adapter.compared:
+        for spec in run.adapter.compared:
             bad = sum(not np.all(np.isfinite(o[spec.name])) for o in outputs)
             if bad:
                 raise ParityError(f"The PyTorch reference itself produced NaN or inf in {spec.name!r} on {bad} "
                                   "examples: there is nothing sound to compare against. Check the model.")
-        predictions = self.adapter.predict(outputs, self.ctx)
-        self.gold = self.adapter.references(self.rows, self.ctx) if self.use_labels else None
-        self.metric_modules = load_metrics(self.adapter.metrics) if self.gold is not None else {}
-        metrics = metric_values(self.adapter.metrics, self.metric_modules, predictions, self.gold)
-        result = ReferenceResult(framework="pytorch", model_class=self.spec.torch_model_class,
+        predictions = run.adapter.predict(outputs, self.ctx)
+        gold = run.adapter.references(run.rows, self.ctx) if run.use_labels else None
+        self._metric_modules = load_metrics(run.adapter.metrics) if gold is not None else {}
+        metrics = metric_values(run.adapter.metrics, self._metric_modules, predictions, gold)
+        result = ReferenceResult(framework="pytorch", model_class=run.task.torch_model_class,
                                  torch_version=torch.__version__, metrics=metrics, timing=timing)
-        return _Reference(outputs, predictions, metrics, result)
+        return _Reference(outputs, predictions, gold, result)
 
     def run_model(self, runner: Any, threads: int | None, desc: str) -> tuple[list[dict[str, np.ndarray]], Timing]:
         """Run ``runner`` on every batch; per-example outputs come back in evaluated-row order."""
-        per_batch: list[list[dict[str, np.ndarray]]] = [[] for _ in self.batches]
+        run = self.prepared
+        per_batch: list[list[dict[str, np.ndarray]]] = [[] for _ in run.batches]
 
         def keep(number: int, raw: dict[str, np.ndarray]) -> None:
-            per_batch[number] = self.adapter.split_outputs(raw, self.batches[number], self.ctx)
+            per_batch[number] = run.adapter.split_outputs(raw, run.batches[number], self.ctx)
 
-        timing = run_batches(runner, self.batches, keep, threads=threads, desc=desc, progress=self.progress)
-        return restore_order(self.batch_indices, per_batch), timing
+        timing = run_batches(runner, run.batches, keep, threads=threads, desc=desc, progress=self.options.progress)
+        return restore_order(run.batch_indices, per_batch), timing
 
-    # -- 4. variants ----------------------------------------------------------------------------
     def evaluate_variant(self, spec: VariantSpec, reference: _Reference) -> VariantResult:
         """Build, run, compare and judge one variant; failures become a failed result, not an exception."""
+        adapter = self.prepared.adapter
         if spec.variant is not None:
             precision = variant_precision(spec.variant)
         else:
             assert spec.path is not None and spec.model_file is not None  # parse_variant_specs sets both
             precision = graph_precision(spec.path / spec.model_file)
-        limits = resolve_thresholds(precision, self.thresholds)
+        limits = resolve_thresholds(precision, self.options.thresholds)
         calibration = self.calibration_for(spec)
+        record = calibration[1] if calibration else None
         artifact: tuple[str, str] | None = None
         try:
             self.say(f"Building variant {spec.name}")
             pipe = self.build(spec, calibration)
             artifact = (str(pipe.artifact.path), pipe.artifact.model_file)
-            runner = OrtRunner(pipe.model.session, self.adapter.model_outputs, self.intra_op_threads)
+            runner = OrtRunner(pipe.model.session, adapter.model_outputs, self.options.intra_op_threads)
             self.say(f"Running variant {spec.name}")
-            outputs, timing = self.run_model(runner, self.intra_op_threads, spec.name)
+            outputs, timing = self.run_model(runner, self.options.intra_op_threads, spec.name)
+            del pipe, runner
             comparisons = [compare_outputs(o.name, [r[o.name] for r in reference.outputs],
-                                           [c[o.name] for c in outputs], cosine=o.cosine)
-                           for o in self.adapter.compared]
+                                           [c[o.name] for c in outputs], cosine=o.cosine) for o in adapter.compared]
         except Exception as e:  # our errors, and onnxruntime's own Exception subclasses (Fail, InvalidGraph ...)
             message = f"{type(e).__name__}: {e}"
             logger.warning("Variant %s failed: %s", spec.name, message)
             check = Check("build", False, None, None, f"could not build or run: {message}")
             return VariantResult(spec.name, precision, artifact[0] if artifact else None,
-                                 artifact[1] if artifact else None, [], None, 0, [], None,
-                                 calibration[1] if calibration else None, limits, [check], [], message)
+                                 artifact[1] if artifact else None, [], None, 0, [], None, record, limits, [check],
+                                 [], message)
         finally:
             gc.collect()
-        del pipe, runner
-        predictions = self.adapter.predict(outputs, self.ctx)
-        agreement, disagreeing = self.agreement(reference.predictions, predictions)
-        values = metric_values(self.adapter.metrics, self.metric_modules, predictions, self.gold)
-        metrics = [MetricResult(name, values[name], reference.metrics[name],
-                                round((values[name] - reference.metrics[name]) * 100, 6)) for name in values]
-        checks = build_checks(comparisons, agreement, metrics, limits)
-        return VariantResult(
-            spec.name, precision, artifact[0], artifact[1], comparisons, agreement, len(disagreeing), metrics,
-            timing, calibration[1] if calibration else None, limits, checks,
-            self.disagreements(disagreeing, reference.predictions, predictions),
-        )
+        predictions = adapter.predict(outputs, self.ctx)
+        share, disagreeing = agreement(reference.predictions, predictions)
+        values = metric_values(adapter.metrics, self._metric_modules, predictions, reference.gold)
+        metrics = [MetricResult(name, value, reference.result.metrics[name],
+                                round((value - reference.result.metrics[name]) * 100, 6))
+                   for name, value in values.items()]
+        listed = []
+        if disagreeing and reference.predictions is not None and predictions is not None:
+            listed = worst_disagreements(disagreeing, reference.predictions, predictions, reference.gold, adapter,
+                                         self.prepared.row_data, self.ctx, self.options.max_disagreements)
+        return VariantResult(spec.name, precision, artifact[0], artifact[1], comparisons, share, len(disagreeing),
+                             metrics, timing, record, limits, build_checks(comparisons, share, metrics, limits), listed)
 
     def calibration_for(self, spec: VariantSpec) -> tuple[list[str], Calibration] | None:
         """Calibration texts for static-int8 variants, chosen once per run."""
         if spec.variant is None or spec.variant.quantize != "static":
             return None
-        if self._calibration_texts is None:
-            if self.columns.text not in self.row_data:
+        if self._calibration is None:
+            run, columns = self.prepared, self.options.columns
+            if columns.text not in run.row_data:
                 raise InvalidConfigError(
-                    f"int8-static calibrates on a text column, and this {self.spec.name} dataset has no "
-                    f"{self.columns.text!r} column: use int8-dynamic, or add a text column (--text-column)."
+                    f"int8-static calibrates on a text column, and this {run.task.name} dataset has no "
+                    f"{columns.text!r} column: use int8-dynamic, or add a text column (--text-column)."
                 )
-            evaluated = [str(t) for t in self.row_data[self.columns.text]]
-            self._calibration_texts = choose_calibration_texts(self.calibration, pool=self.full, columns=self.columns,
-                                                               evaluated_texts=evaluated, seed=self.seed)
-            self.notes.append(self._calibration_texts[1].description)
-        return self._calibration_texts
+            evaluated = [str(t) for t in run.row_data[columns.text]]
+            self._calibration = choose_calibration_texts(self.options.calibration, pool=run.full, columns=columns,
+                                                         evaluated_texts=evaluated, seed=self.options.seed)
+            run.notes.append(self._calibration[1].description)
+        return self._calibration
 
     def build(self, spec: VariantSpec, calibration: tuple[list[str], Calibration] | None) -> Any:
         """The variant's pipeline, through the same cached path as ``load_pipeline``."""
         from onnx_pipelines.pipeline import load_pipeline
 
-        if spec.path is not None:
-            return spec.load(self.spec, self.provider, self.provider_name, self.intra_op_threads)
-        assert spec.variant is not None  # parse_variant_specs sets one of path / variant
+        options, run = self.options, self.prepared
+        if spec.variant is None:
+            return spec.load(run.task, options.provider, run.provider, options.intra_op_threads)
         return load_pipeline(
-            self.spec.name, self.source.path, optimize=spec.variant.optimize, quantize=spec.variant.quantize,
-            provider=self.provider, cache_dir=self.cache_dir, intra_op_threads=self.intra_op_threads,
+            run.task.name, run.source.path, optimize=spec.variant.optimize, quantize=spec.variant.quantize,
+            provider=options.provider, cache_dir=None if options.cache_dir is None else os.fspath(options.cache_dir),
+            intra_op_threads=options.intra_op_threads,
             calibration_dataset=calibration[0] if calibration else None,
-            calibration_method=self.calibration.method,
-            calibration_samples=len(calibration[0]) if calibration else self.calibration.samples,
+            calibration_method=options.calibration.method,
+            calibration_samples=len(calibration[0]) if calibration else options.calibration.samples,
             progress=self.say,
         )
 
-    @staticmethod
-    def agreement(reference: Predictions | None, candidate: Predictions | None) -> tuple[float | None, list[int]]:
-        """Fraction of examples where both predict the same, and the indices where they do not."""
-        if reference is None or candidate is None:
-            return None, []
-        disagreeing = [i for i, (a, b) in enumerate(zip(reference.labels, candidate.labels, strict=True)) if a != b]
-        count = len(reference.labels)
-        return (1.0 - len(disagreeing) / count if count else None), disagreeing
-
-    def disagreements(self, indices: list[int], reference: Predictions | None,
-                      candidate: Predictions | None) -> list[Disagreement]:
-        """The worst disagreements: the most confident reference answers the variant contradicted."""
-        if not indices or reference is None or candidate is None:
-            return []
-        ranked = sorted(indices, key=lambda i: (-float(reference.margins[i]), i))[: self.max_disagreements]
-        # (the reference's margins are finite: run_reference rejects non-finite reference outputs)
-        listed = []
-        for i in ranked:
-            text = self.adapter.describe(self.row_data, i, self.ctx)
-            listed.append(Disagreement(
-                index=i,
-                text=text if len(text) <= TEXT_PREVIEW_CHARS else text[: TEXT_PREVIEW_CHARS - 1] + "…",
-                reference=self.adapter.label_name(reference.labels[i], self.ctx),
-                reference_score=_rounded(reference.scores[i]),
-                reference_margin=_rounded(reference.margins[i]),
-                variant=self.adapter.label_name(candidate.labels[i], self.ctx),
-                variant_score=_rounded(candidate.scores[i]),
-                gold=self.adapter.label_name(self.gold[i], self.ctx) if self.gold is not None else None,
-            ))
-        return listed
-
-    # -- 5. report ------------------------------------------------------------------------------
     def assemble(self, reference: _Reference, results: list[VariantResult]) -> ParityReport:
         """Put the run's facts, the reference and the variant results into one report."""
+        options, run = self.options, self.prepared
+        evaluated, total = run.rows.num_rows, run.full.num_rows
         selection = "all rows"
-        if self.limit is not None:
-            selection = f"first {self.rows.num_rows} rows (limit)"
-        elif self.sample is not None and self.rows.num_rows < self.full.num_rows:
-            selection = f"{self.rows.num_rows} rows sampled with seed {self.seed} (sample)"
-        notes = [f"Inputs are truncated at {self.ctx.max_length} tokens ({self.truncated} of {self.rows.num_rows} "
-                 "rows reach that length).", *self.notes, TIMING_NOTE]
+        if options.limit is not None:
+            selection = f"first {evaluated} rows (limit)"
+        elif options.sample is not None and evaluated < total:
+            selection = f"{evaluated} rows sampled with seed {options.seed} (sample)"
+        notes = [f"Inputs are truncated at {self.ctx.max_length} tokens ({run.truncated} of {evaluated} rows reach "
+                 "that length).", *run.notes, TIMING_NOTE]
+        adapter = run.adapter
         return ParityReport(
-            task=self.spec.name,
-            model={"path": str(self.source.path), "name": self.source.name, "hash": self.source.content_hash()[:12]},
+            task=run.task.name,
+            model={"path": str(run.source.path), "name": run.source.name, "hash": run.source.content_hash()[:12]},
             dataset={
-                "source": os.fspath(self.dataset_source), "split": self.split, "config_name": self.config_name,
-                "rows_total": self.full.num_rows, "rows_evaluated": self.rows.num_rows, "selection": selection,
-                "columns": {k: v for k, v in asdict(self.columns).items() if v is not None},
-                "labels": self.use_labels,
+                "source": os.fspath(options.dataset), "split": options.split, "config_name": options.config_name,
+                "rows_total": total, "rows_evaluated": evaluated, "selection": selection,
+                "columns": {k: v for k, v in asdict(options.columns).items() if v is not None},
+                "labels": run.use_labels,
             },
-            settings={"max_length": self.ctx.max_length, "batch_size": self.batch_size, "max_tokens": self.max_tokens,
-                      "provider": self.provider_name, "intra_op_threads": self.intra_op_threads, "seed": self.seed},
+            settings={"max_length": self.ctx.max_length, "batch_size": options.batch_size,
+                      "max_tokens": options.max_tokens, "provider": run.provider,
+                      "intra_op_threads": options.intra_op_threads, "seed": options.seed},
             reference=reference.result,
             variants=results,
-            primary_metric=self.adapter.metrics[0].name if self.gold is not None and self.adapter.metrics else None,
+            primary_metric=adapter.metrics[0].name if reference.gold is not None and adapter.metrics else None,
             notes=notes,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             tool_version=__version__,
@@ -422,16 +311,10 @@ class ParityEvaluator:
     def say(self, message: str) -> None:
         """A step message: logged, and shown on stderr when progress is on."""
         logger.info("%s", message)
-        if self.progress:
+        if self.options.progress:
             from tqdm.auto import tqdm
 
             tqdm.write(f"[parity] {message}", file=sys.stderr)
-
-
-def _rounded(value: Any) -> float | None:
-    """A score for the report: rounded, or ``None`` when a broken variant made it NaN/inf (strict JSON)."""
-    number = float(value)
-    return round(number, 6) if np.isfinite(number) else None
 
 
 __all__ = ["ParityEvaluator", "evaluate_parity"]

@@ -130,4 +130,4 @@ def render_markdown(report: ParityReport) -> str:
         lines += ["", "</details>", ""]
     if report.notes:
         lines += ["**Notes**", ""] + [f"- {note}" for note in report.notes] + [""]
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -54,6 +54,9 @@ def diff_distribution_png(report: ParityReport) -> str | None:
         if extras:
             label += " — " + ", ".join(extras)
         axes.step(centers, hist.counts, where="mid", label=label)
+    used = [c for _, o in series for c, n in zip(o.histogram.log10_edges, o.histogram.counts, strict=False) if n]
+    if used:  # zoom on the decades that hold data, keeping one decade of margin
+        axes.set_xlim(min(used) - 1, max(used) + 1.25)
     axes.set_xlabel("log10 of per-example max |variant − PyTorch|")
     axes.set_ylabel("examples")
     axes.set_title("Distribution of output differences")

@@ -1,17 +1,20 @@
-"""Task metrics through ``evaluate``, and the pass/fail checks of a variant."""
+"""Scoring a variant: task metrics through ``evaluate``, agreement, worst disagreements, pass/fail checks."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from onnx_pipelines.parity.adapters import MetricSpec, Predictions
+from onnx_pipelines.parity.adapters import AdapterContext, MetricSpec, Predictions, TaskAdapter
 from onnx_pipelines.parity.compare import OutputComparison
-from onnx_pipelines.parity.report import MetricResult
+from onnx_pipelines.parity.report import Disagreement, MetricResult
 from onnx_pipelines.parity.thresholds import Check, Thresholds
 
 #: Slack for float noise when comparing measured values with limits.
 _EPS = 1e-9
+#: Characters of an input shown with a disagreement.
+TEXT_PREVIEW_CHARS = 300
 
 
 def load_metrics(specs: Sequence[MetricSpec]) -> dict[str, Any]:
@@ -72,3 +75,42 @@ def build_checks(outputs: Sequence[OutputComparison], agreement: float | None, m
             f"{limits.max_metric_drop:g} allowed)",
         ))
     return checks
+
+
+def agreement(reference: Predictions | None, candidate: Predictions | None) -> tuple[float | None, list[int]]:
+    """Fraction of examples where both predict the same, and the indices where they do not."""
+    if reference is None or candidate is None or not reference.labels:
+        return None, []
+    disagreeing = [i for i, (a, b) in enumerate(zip(reference.labels, candidate.labels, strict=True)) if a != b]
+    return 1.0 - len(disagreeing) / len(reference.labels), disagreeing
+
+
+def worst_disagreements(indices: Sequence[int], reference: Predictions, candidate: Predictions,
+                        gold: Sequence[Any] | None, adapter: TaskAdapter, rows: Mapping[str, Sequence[Any]],
+                        ctx: AdapterContext, limit: int) -> list[Disagreement]:
+    """The ``limit`` disagreements where the reference was surest (largest margin) first, ties by index.
+
+    The reference's margins are finite (a non-finite reference stops the run); a broken variant's
+    scores may not be, and become ``None``.
+    """
+    ranked = sorted(indices, key=lambda i: (-float(reference.margins[i]), i))[:limit]
+    listed = []
+    for i in ranked:
+        text = adapter.describe(rows, i, ctx)
+        listed.append(Disagreement(
+            index=i,
+            text=text if len(text) <= TEXT_PREVIEW_CHARS else text[: TEXT_PREVIEW_CHARS - 1] + "…",
+            reference=adapter.label_name(reference.labels[i], ctx),
+            reference_score=_rounded(reference.scores[i]),
+            reference_margin=_rounded(reference.margins[i]),
+            variant=adapter.label_name(candidate.labels[i], ctx),
+            variant_score=_rounded(candidate.scores[i]),
+            gold=adapter.label_name(gold[i], ctx) if gold is not None else None,
+        ))
+    return listed
+
+
+def _rounded(value: Any) -> float | None:
+    """A score for the report: rounded, or ``None`` when a broken variant made it NaN/inf (strict JSON)."""
+    number = float(value)
+    return round(number, 6) if math.isfinite(number) else None

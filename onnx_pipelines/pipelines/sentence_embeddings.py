@@ -120,6 +120,11 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
             pooling = PoolingConfig.from_folder(folder) if folder else PoolingConfig()
         self.pooling = pooling
 
+    @property
+    def max_seq_length(self) -> int:
+        """Tokens kept per text (longer texts are truncated): ``pooling.max_seq_length``, else the tokenizer's."""
+        return int(self.pooling.max_seq_length or self.tokenizer.model_max_length)  # type: ignore[union-attr]
+
     def _sanitize_parameters(self, normalize: bool | None = None, truncation: bool | None = None,
                              **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         preprocess = {"truncation": True if truncation is None else truncation}

@@ -40,7 +40,7 @@ def create_app_from_pipeline(
     task: str,
     *,
     model_name: str = "model",
-    variant: str = "unknown",
+    variant: str | None = None,
     settings: ServingSettings | None = None,
 ) -> FastAPI:
     """Serve an already-built pipeline.
@@ -50,7 +50,9 @@ def create_app_from_pipeline(
             :mod:`onnx_pipelines.serving.tasks` for how each task calls it).
         task: A task of :data:`onnx_pipelines.serving.tasks.TASKS`, e.g. ``"text-classification"``.
         model_name: What ``GET /info`` reports as the model.
-        variant: What ``GET /info`` reports as the variant, e.g. ``"onnx-O2-dynamic"``.
+        variant: What ``GET /info`` reports as the variant; by default the pipeline's own ``variant``
+            (``"O2+int8-dynamic"``, ... for :func:`~onnx_pipelines.pipeline.load_pipeline` pipelines), else
+            ``"unknown"``.
         settings: Limits and batching; the defaults of :class:`ServingSettings` when omitted.
 
     Returns:
@@ -60,12 +62,14 @@ def create_app_from_pipeline(
         UnsupportedTaskError: ``task`` cannot be served.
 
     Example:
-        >>> from transformers import pipeline
-        >>> pipe = pipeline("text-classification", model="../shared/models/bbc-news-minilm")  # doctest: +SKIP
+        >>> from onnx_pipelines import load_pipeline
+        >>> pipe = load_pipeline("text-classification", "../shared/models/bbc-news-minilm",
+        ...                      optimize="O2", quantize="dynamic")  # doctest: +SKIP
         >>> app = create_app_from_pipeline(pipe, "text-classification")  # doctest: +SKIP
     """
     spec = get_task(task)
     settings = settings or ServingSettings()
+    variant = variant or str(getattr(pipeline, "variant", None) or "unknown")
     metrics = ServingMetrics()
     counter = TokenCounter(pipeline)
     batcher = Batcher(lambda items: spec.call(pipeline, items), settings, metrics)

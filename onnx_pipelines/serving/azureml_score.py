@@ -7,7 +7,8 @@ re-exports ``init`` and ``run``) and set, in the deployment's environment variab
 - ``ONNX_PIPELINES_TASK`` (required): e.g. ``text-classification``.
 - ``ONNX_PIPELINES_MODEL``: model folder; default ``$AZUREML_MODEL_DIR``, joined with
   ``ONNX_PIPELINES_MODEL_SUBDIR`` when set (the registered model's folder name).
-- ``ONNX_PIPELINES_OPTIMIZE``, ``ONNX_PIPELINES_QUANTIZE``, ``ONNX_PIPELINES_MAX_INPUT_ITEMS``, ...
+- ``ONNX_PIPELINES_OPTIMIZE``, ``_QUANTIZE``, ``_PROVIDER``, ``_CACHE_DIR``, ``_THREADS`` (how the model is
+  loaded, as for ``create_app_from_env``), ``ONNX_PIPELINES_MAX_INPUT_ITEMS``, ...
 
 The body is the one the HTTP server takes (``{"inputs": ..., "truncate": ...}``). Azure ML's own
 server handles concurrency, so there is no batcher here: each request is one pipeline call. An
@@ -26,7 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from onnx_pipelines.errors import InvalidConfigError, OnnxPipelinesError
-from onnx_pipelines.serving.loading import load_serving_pipeline
+from onnx_pipelines.serving.loading import load_serving_pipeline, model_options_from_env
 from onnx_pipelines.serving.settings import ENV_PREFIX, ServingSettings
 from onnx_pipelines.serving.status import error_status, validation_status
 from onnx_pipelines.serving.tasks import TaskSpec, check_items, get_task
@@ -50,13 +51,7 @@ def init() -> None:
         raise InvalidConfigError(
             f"Set {ENV_PREFIX}TASK, and {ENV_PREFIX}MODEL unless AZUREML_MODEL_DIR holds the model."
         )
-    pipeline, variant = load_serving_pipeline(
-        model,
-        task,
-        backend=env.get(ENV_PREFIX + "BACKEND") or "onnx",
-        optimize=env.get(ENV_PREFIX + "OPTIMIZE") or None,
-        quantize=env.get(ENV_PREFIX + "QUANTIZE") or None,
-    )
+    pipeline, variant = load_serving_pipeline(model, task, **model_options_from_env(env))
     _state.update(
         spec=get_task(task),
         pipeline=pipeline,

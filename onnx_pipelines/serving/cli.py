@@ -10,8 +10,10 @@ import argparse
 import logging
 import sys
 
+from onnx_pipelines.commands.common import add_runtime_options, add_variant_options
 from onnx_pipelines.errors import OnnxPipelinesError
-from onnx_pipelines.serving.settings import ServingSettings
+from onnx_pipelines.serving.settings import BACKENDS, ServingSettings
+from onnx_pipelines.tasks import supported_tasks
 
 _DEFAULTS = ServingSettings()
 _SERVE_EXTRA_MODULES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "pydantic"}
@@ -37,7 +39,8 @@ accepting connections, finishes the requests it has, and exits 0.
 
 EPILOG = """\
 examples:
-  # ONNX Runtime, graph-optimized and int8-quantized, on port 8080 of this machine
+  # ONNX Runtime, graph-optimized and int8-quantized, on port 8080 of this machine; the first start
+  # exports the model into the artifact cache (--cache-dir), later starts reuse it
   onnx-pipelines serve ./models/bbc-news-minilm --task text-classification --optimize O2 --quantize dynamic
 
   # sentence embeddings for other machines, small batches, short waits
@@ -64,15 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         required=True,
-        help="task to serve: text-classification, sentence-embeddings, ... (see above)",
+        help=f"task to serve, one endpoint each (see above); this install supports {', '.join(supported_tasks())}",
     )
-    model = parser.add_argument_group("model")
-    model.add_argument("--optimize", metavar="LEVEL", help="ONNX Runtime optimization level, e.g. O2")
-    model.add_argument("--quantize", metavar="MODE", help="ONNX quantization, e.g. dynamic")
-    model.add_argument("--provider", default="auto", help="ONNX Runtime execution provider (default: auto)")
-    model.add_argument("--cache-dir", help="where exported ONNX models are cached")
-    # Development only: serve the PyTorch model (before load_pipeline exists, or as a baseline).
-    model.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx", help=argparse.SUPPRESS)
+    # The model is exported, optimized and quantized on the first start, then reused from the cache.
+    add_variant_options(parser)
+    add_runtime_options(parser)
+    # Development only: serve the plain PyTorch model, as the baseline the ONNX variants are compared against.
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help=argparse.SUPPRESS)
 
     server = parser.add_argument_group("server")
     server.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
@@ -164,9 +165,13 @@ def run(args: argparse.Namespace) -> int:
     """Load the model and serve it until SIGTERM or SIGINT.
 
     Returns:
-        0 after a clean shutdown; 1 if the server failed to start; 2 for a bad model or option.
+        0 after a clean shutdown; 1 if the server failed to start; 2 without the ``serve`` extra.
+
+    Raises:
+        OnnxPipelinesError: A bad model or option (``onnx-pipelines`` prints it and exits with 2).
     """
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    logging.getLogger("onnx_pipelines").setLevel(args.log_level.upper())  # export progress at "info"
     try:
         from onnx_pipelines.serving.factory import create_app
         from onnx_pipelines.serving.server import run_server
@@ -179,20 +184,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        app = create_app(
-            args.model,
-            args.task,
-            optimize=args.optimize,
-            quantize=args.quantize,
-            provider=args.provider,
-            cache_dir=args.cache_dir,
-            settings=settings_from_args(args),
-            backend=args.backend,
-        )
-    except OnnxPipelinesError as e:
-        print(f"onnx-pipelines serve: error: {e}", file=sys.stderr)
-        return 2
+    app = create_app(
+        args.model,
+        args.task,
+        optimize=args.optimize,
+        quantize=args.quantize,
+        provider=args.provider,
+        cache_dir=args.cache_dir,
+        intra_op_threads=args.threads,
+        settings=settings_from_args(args),
+        backend=args.backend,
+    )
     return run_server(
         app,
         host=args.host,
@@ -211,4 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except OnnxPipelinesError as e:  # as onnx-pipelines' own main does
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 2

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.serving.app import create_app_from_pipeline
-from onnx_pipelines.serving.loading import load_serving_pipeline
+from onnx_pipelines.serving.loading import load_serving_pipeline, model_options_from_env
 from onnx_pipelines.serving.settings import ENV_PREFIX, ServingSettings
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ def create_app(
     quantize: str | None = None,
     provider: str = "auto",
     cache_dir: str | Path | None = None,
+    intra_op_threads: int | None = None,
     settings: ServingSettings | None = None,
     backend: str = "onnx",
     **pipeline_kwargs: Any,
@@ -37,17 +38,20 @@ def create_app(
         quantize: ONNX quantization, e.g. ``"dynamic"``.
         provider: ONNX Runtime execution provider; ``"auto"`` picks the best available.
         cache_dir: Where exported models are cached.
+        intra_op_threads: ONNX Runtime intra-op threads (``None``: one per physical core).
         settings: Limits and batching.
-        backend: ``"onnx"``, or ``"pytorch"`` to serve the plain PyTorch model (development baseline).
+        backend: ``"onnx"`` (``load_pipeline``), or ``"pytorch"`` to serve the plain PyTorch model
+            (development baseline).
         **pipeline_kwargs: Passed on to ``load_pipeline``.
 
     Returns:
         The app.
 
     Raises:
-        UnsupportedTaskError: ``task`` cannot be served.
+        UnsupportedTaskError: ``task`` has no endpoint, or the task registry does not support it.
         InvalidConfigError: Bad backend or options.
         ModelNotFoundError: ``model`` does not exist.
+        OnnxPipelinesError: Anything else ``load_pipeline`` refuses (wrong head, failed export, ...).
 
     Example:
         >>> app = create_app("../shared/models/bbc-news-minilm", "text-classification",
@@ -61,6 +65,7 @@ def create_app(
         quantize=quantize,
         provider=provider,
         cache_dir=cache_dir,
+        intra_op_threads=intra_op_threads,
         **pipeline_kwargs,
     )
     return create_app_from_pipeline(pipeline, task, model_name=str(model), variant=variant, settings=settings)
@@ -70,7 +75,7 @@ def create_app_from_env(environ: Mapping[str, str] | None = None) -> FastAPI:
     """Build the app from ``ONNX_PIPELINES_*`` variables, for ``uvicorn --factory`` or gunicorn.
 
     Reads ``ONNX_PIPELINES_MODEL`` and ``ONNX_PIPELINES_TASK`` (required), ``_OPTIMIZE``,
-    ``_QUANTIZE``, ``_PROVIDER``, ``_CACHE_DIR``, ``_BACKEND``, and every :class:`ServingSettings`
+    ``_QUANTIZE``, ``_PROVIDER``, ``_CACHE_DIR``, ``_THREADS``, ``_BACKEND``, and every :class:`ServingSettings`
     field (``ONNX_PIPELINES_MAX_QUEUE``, ``ONNX_PIPELINES_BATCHING``, ...).
 
     Args:
@@ -97,13 +102,5 @@ def create_app_from_env(environ: Mapping[str, str] | None = None) -> FastAPI:
         raise InvalidConfigError(
             f"Set {ENV_PREFIX}MODEL (a model folder) and {ENV_PREFIX}TASK (e.g. text-classification)."
         )
-    return create_app(
-        model,
-        task,
-        optimize=get("OPTIMIZE"),
-        quantize=get("QUANTIZE"),
-        provider=get("PROVIDER") or "auto",
-        cache_dir=get("CACHE_DIR"),
-        settings=ServingSettings.from_env(env),
-        backend=get("BACKEND") or "onnx",
-    )
+    return create_app(model, task, settings=ServingSettings.from_env(env), **model_options_from_env(env))
+

