@@ -59,7 +59,7 @@ class OnnxPipelineMixin:
             value = encoded.get(name)
             if value is None and name == "token_type_ids":
                 value = np.zeros_like(np.asarray(encoded["input_ids"]))
-            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)  # type: ignore[union-attr]
             feed[name] = array if array.dtype == dtype else array.astype(dtype)
         return session.run(output_names, feed)
 

@@ -128,6 +128,6 @@ def _length_limit(pipe: Any, call_kwargs: Mapping[str, Any]) -> int | None:
         return int(call_kwargs["max_length"])
     pooling = getattr(pipe, "pooling", None)
     if getattr(pooling, "max_seq_length", None):
-        return int(pooling.max_seq_length)
+        return int(pooling.max_seq_length)  # type: ignore[union-attr]
     limit = getattr(pipe.tokenizer, "model_max_length", None)
     return int(limit) if limit and limit < 1_000_000 else None

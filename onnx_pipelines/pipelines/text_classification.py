@@ -73,7 +73,8 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
 
     def _logits(self, chunk: Sequence[Any], tokenizer_kwargs: Mapping[str, Any]) -> Any:
         if isinstance(chunk[0], dict):
-            encoded = self.tokenizer([c["text"] for c in chunk], [c["text_pair"] for c in chunk], padding=True,
+            encoded = self.tokenizer(  # type: ignore[misc]
+                [c["text"] for c in chunk], [c["text_pair"] for c in chunk], padding=True,
                                      return_tensors="np", **tokenizer_kwargs)
         else:
             encoded = self._encode_texts(list(chunk), tokenizer_kwargs)
@@ -85,14 +86,14 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         if max_length:
             cut = cut_texts(texts, max_length)
             if any(c is not t for c, t in zip(cut, texts, strict=True)):
-                encoded = self.tokenizer(cut, padding=True, return_tensors="np", **tokenizer_kwargs)
+                encoded = self.tokenizer(cut, padding=True, return_tensors="np", **tokenizer_kwargs)  # type: ignore[misc]
                 filled = encoded["attention_mask"].sum(axis=1) >= max_length
                 if all(filled[i] for i, (c, t) in enumerate(zip(cut, texts, strict=True)) if c is not t):
                     return encoded
-        return self.tokenizer(texts, padding=True, return_tensors="np", **tokenizer_kwargs)
+        return self.tokenizer(texts, padding=True, return_tensors="np", **tokenizer_kwargs)  # type: ignore[misc]
 
     def _truncation_length(self, tokenizer_kwargs: Mapping[str, Any]) -> int | None:
         if tokenizer_kwargs.get("truncation") not in (True, "longest_first", "only_first"):
             return None
-        limit = tokenizer_kwargs.get("max_length") or self.tokenizer.model_max_length
+        limit = tokenizer_kwargs.get("max_length") or self.tokenizer.model_max_length  # type: ignore[union-attr]
         return int(limit) if limit and limit < 100_000 else None
