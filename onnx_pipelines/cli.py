@@ -33,11 +33,8 @@ examples:
   onnx-pipelines export ./my-model --task text-classification --optimize O2 --quantize dynamic
   onnx-pipelines inspect ~/.cache/onnx-pipelines/.../model_O2.onnx
   onnx-pipelines predict ./my-model --task text-classification --text "Shares rose 5%"
-<<<<<<< HEAD
   onnx-pipelines parity ./my-model --task text-classification --dataset test.jsonl --variants fp32,O2+int8-dynamic
-=======
   onnx-pipelines serve ./my-model --task text-classification --optimize O2 --quantize dynamic --port 8080
->>>>>>> serving2
 
 Run `onnx-pipelines COMMAND --help` for each command's options.
 """

@@ -8,13 +8,14 @@ takes them) and a mismatch is an :class:`~onnx_pipelines.errors.ExportError` car
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.errors import ExportError, TaskMismatchError, UnsupportedArchitectureError
+from onnx_pipelines.errors import ExportError, OnnxPipelinesError, TaskMismatchError, UnsupportedArchitectureError
 from onnx_pipelines.model_source import ModelSource
 from onnx_pipelines.tasks import TaskSpec
 
@@ -36,6 +37,12 @@ VALIDATION_TEXTS: tuple[str, ...] = (
 VALIDATION_PAIRS: tuple[tuple[str, str], ...] = (
     ("Who scored the goal?", "The striker scored twice in the second half."),
     ("What rose?", "Shares rose sharply after the bank reported record profits."),
+)
+#: Questions with contexts; the last context is longer than the model's window and gets truncated.
+VALIDATION_QUESTIONS: tuple[tuple[str, str], ...] = (
+    *VALIDATION_PAIRS,
+    ("When did the ministers meet?", VALIDATION_TEXTS[2]),
+    ("Who attended the premiere?", f"{VALIDATION_TEXTS[4]} {VALIDATION_TEXTS[2]} {VALIDATION_TEXTS[4]}"),
 )
 
 
@@ -94,21 +101,31 @@ def check_exportable(source: ModelSource, task: TaskSpec) -> None:
 
 
 def check_head(config: dict[str, Any], task: TaskSpec, where: Path) -> None:
-    """Raise :class:`TaskMismatchError` when ``config.architectures`` names a head for another task."""
-    if not task.head_suffixes:
-        return
+    """Raise :class:`TaskMismatchError` when ``config.architectures`` names a head for another task.
+
+    Then runs the task's own ``config_check`` (e.g. zero-shot needs an entailment label).
+    """
     architectures = config.get("architectures") or []
-    if not architectures:
-        return  # no head recorded: let the exporter decide
-    if not any(arch.endswith(task.head_suffixes) for arch in architectures):
+    # No head recorded (or a task for any head): let the exporter decide.
+    if task.head_suffixes and architectures and not any(a.endswith(task.head_suffixes) for a in architectures):
         from onnx_pipelines.tasks import TASKS
 
-        fitting = [t.name for t in TASKS.values() if not t.head_suffixes or
-                   any(a.endswith(t.head_suffixes) for a in architectures)]
+        fitting = [t.name for t in TASKS.values() if _fits(t, config, architectures)]
         raise TaskMismatchError(
             f"The model at {str(where)!r} is a {architectures[0]}, which does not fit task {task.name!r} "
             f"(it needs a *{task.head_suffixes[0]} head). Tasks this model fits: {', '.join(fitting)}."
         )
+    task.check_config(config)
+
+
+def _fits(task: TaskSpec, config: dict[str, Any], architectures: list[str]) -> bool:
+    if task.head_suffixes and not any(a.endswith(task.head_suffixes) for a in architectures):
+        return False
+    try:
+        task.check_config(config)
+    except OnnxPipelinesError:
+        return False
+    return True
 
 
 def export_model(
@@ -148,18 +165,45 @@ def _has_safetensors(source: ModelSource) -> bool:
     return (source.path / "model.safetensors").is_file() or any(source.path.glob("model-*.safetensors"))
 
 
-def validation_batches(tokenizer: Any, *, with_pairs: bool) -> list[dict[str, np.ndarray]]:
-    """Tokenized validation inputs: one padded batch of single texts, and one of pairs if asked."""
+def _texts_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
+    return dict(tokenizer(list(VALIDATION_TEXTS), padding=True, truncation=True, max_length=max_length,
+                          return_tensors="np"))
+
+
+def _pairs_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
+    first, second = zip(*VALIDATION_PAIRS, strict=True)
+    return dict(tokenizer(list(first), list(second), padding=True, truncation=True, max_length=max_length,
+                          return_tensors="np"))
+
+
+def _questions_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
+    # As the question-answering pipeline tokenizes: the question is kept whole, the context is cut.
+    questions, contexts = zip(*VALIDATION_QUESTIONS, strict=True)
+    return dict(tokenizer(list(questions), list(contexts), padding=True, truncation="only_second",
+                          max_length=min(max_length, 384), return_tensors="np"))
+
+
+#: Validation input kinds (``TaskSpec.validation_inputs``) and how each is tokenized into one batch.
+VALIDATION_INPUTS: dict[str, Callable[[Any, int], dict[str, np.ndarray]]] = {
+    "texts": _texts_batch,
+    "pairs": _pairs_batch,
+    "question-context": _questions_batch,
+}
+
+
+def validation_batches(tokenizer: Any, *, with_pairs: bool = False,
+                       kinds: Sequence[str] | None = None) -> list[dict[str, np.ndarray]]:
+    """Tokenized validation inputs, one padded batch per kind.
+
+    Args:
+        tokenizer: The model's tokenizer.
+        with_pairs: Shorthand for ``kinds=("texts", "pairs")`` (when ``kinds`` is not given).
+        kinds: Keys of :data:`VALIDATION_INPUTS`, usually a task's ``validation_inputs``.
+    """
     max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
-    batches = [
-        dict(tokenizer(list(VALIDATION_TEXTS), padding=True, truncation=True, max_length=max_length,
-                       return_tensors="np"))
-    ]
-    if with_pairs:
-        first, second = zip(*VALIDATION_PAIRS, strict=True)
-        batches.append(dict(tokenizer(list(first), list(second), padding=True, truncation=True,
-                                      max_length=max_length, return_tensors="np")))
-    return batches
+    if kinds is None:
+        kinds = ("texts", "pairs") if with_pairs else ("texts",)
+    return [VALIDATION_INPUTS[kind](tokenizer, max_length) for kind in kinds]
 
 
 def torch_outputs(model: Any, batch: dict[str, np.ndarray], output_name: str) -> np.ndarray:
@@ -200,18 +244,21 @@ def validate_against_torch(
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     diffs: list[np.ndarray] = []
     count = 0
-    for batch in validation_batches(tokenizer, with_pairs=task.name == "text-classification"):
-        batch = {k: v for k, v in batch.items() if k in {i.name for i in session.get_inputs()}}
-        reference = torch_outputs(torch_model, batch, task.output_name)
-        candidate = onnx_outputs(session, batch, task.output_name)
-        if task.output_name == "last_hidden_state":  # padded positions are garbage in both; ignore them
-            mask = batch["attention_mask"].astype(bool)
-            reference, candidate = reference[mask], candidate[mask]
-        diffs.append(np.abs(reference - candidate).ravel())
+    input_names = {i.name for i in session.get_inputs()}
+    for batch in validation_batches(tokenizer, kinds=task.validation_inputs):
+        batch = {k: v for k, v in batch.items() if k in input_names}
+        mask = batch["attention_mask"].astype(bool) if task.token_level else None
+        for output_name in task.output_names:
+            reference = torch_outputs(torch_model, batch, output_name)
+            candidate = onnx_outputs(session, batch, output_name)
+            if mask is not None:  # padded positions are arbitrary in both runtimes; ignore them
+                reference, candidate = reference[mask], candidate[mask]
+            diffs.append(np.abs(reference - candidate).ravel())
         count += len(batch["input_ids"])
     flat = np.concatenate(diffs)
+    compared = "+".join(task.output_names)
     result = ValidationResult(
-        output_name=task.output_name,
+        output_name=compared,
         max_abs_diff=float(np.max(flat)) if np.all(np.isfinite(flat)) else float("inf"),
         mean_abs_diff=float(np.mean(flat)) if np.all(np.isfinite(flat)) else float("inf"),
         atol=atol,
@@ -220,7 +267,7 @@ def validate_against_torch(
     if not result.passed:
         raise ExportError(
             f"The ONNX model {onnx_path.name} disagrees with PyTorch on real text: max |diff| of "
-            f"{task.output_name} = {result.max_abs_diff:.3g} > atol {atol:g} (mean {result.mean_abs_diff:.3g}, "
+            f"{compared} = {result.max_abs_diff:.3g} > atol {atol:g} (mean {result.mean_abs_diff:.3g}, "
             f"{count} texts). The artifact was not cached. Try another opset (opset=...) or report the model."
         )
     return result

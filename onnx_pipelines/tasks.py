@@ -12,6 +12,9 @@ from typing import Any
 
 from onnx_pipelines.errors import UnsupportedTaskError
 
+#: Kinds of real input an export can be validated on (the texts themselves live in ``export.py``).
+VALIDATION_INPUT_KINDS: tuple[str, ...] = ("texts", "pairs", "question-context")
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -29,6 +32,22 @@ class TaskSpec:
             means any architecture works (the exporter drops heads it does not need).
         torch_model_class: The ``transformers`` ``AutoModelFor...`` class of the PyTorch reference.
         description: One line for ``--help`` and error messages.
+        extra_outputs: Further model outputs compared against PyTorch besides ``output_name`` (question
+            answering compares ``start_logits`` and ``end_logits``).
+        token_level: The compared outputs have one row per token, so padded positions are left out of
+            comparisons (they hold arbitrary values in both runtimes).
+        validation_inputs: Which of :data:`onnx_pipelines.export.VALIDATION_INPUTS` an export is validated
+            on: ``"texts"`` (single texts), ``"pairs"`` (text pairs), ``"question-context"`` (questions with
+            contexts, the context truncated).
+        input_fields: The fields of one input example, e.g. ``("question", "context")``.
+        optional_input_fields: Fields an example may add, e.g. ``("text_pair",)`` for classification.
+        required_options: Call-time keyword arguments the pipeline cannot run without, e.g.
+            ``("candidate_labels",)`` for zero-shot classification.
+        config_check: Dotted path of a function ``(config: dict) -> None`` that raises when a model's
+            ``config.json`` cannot serve the task beyond its head type (zero-shot needs an entailment
+            label); run before anything is exported.
+        metric: The default task metric (a name :func:`onnx_pipelines.metrics.load_metric` accepts), or
+            ``None`` where a task has no labels to score against.
     """
 
     name: str
@@ -40,6 +59,27 @@ class TaskSpec:
     head_suffixes: tuple[str, ...]
     torch_model_class: str
     description: str
+    extra_outputs: tuple[str, ...] = ()
+    token_level: bool = False
+    validation_inputs: tuple[str, ...] = ("texts",)
+    input_fields: tuple[str, ...] = ("text",)
+    optional_input_fields: tuple[str, ...] = ()
+    required_options: tuple[str, ...] = ()
+    config_check: str | None = None
+    metric: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.validation_inputs) - set(VALIDATION_INPUT_KINDS)
+        if unknown or not self.validation_inputs:
+            raise ValueError(
+                f"TaskSpec {self.name!r}: validation_inputs {self.validation_inputs} must be a non-empty subset "
+                f"of {VALIDATION_INPUT_KINDS}."
+            )
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Every model output compared against PyTorch (``output_name`` first)."""
+        return (self.output_name, *self.extra_outputs)
 
     def load_ort_class(self) -> Any:
         """Import and return the Optimum ``ORTModelFor...`` class."""
@@ -51,11 +91,19 @@ class TaskSpec:
         module = importlib.import_module("transformers")
         return getattr(module, self.torch_model_class)
 
+    def check_config(self, config: dict[str, Any]) -> None:
+        """Run ``config_check`` (if any) on a parsed ``config.json``; it raises when the model does not fit."""
+        if self.config_check is not None:
+            module_name, _, attr = self.config_check.rpartition(".")
+            getattr(importlib.import_module(module_name), attr)(config)
+
     def load_pipeline_class(self) -> Any:
         """Import and return the pipeline class."""
         module_name, _, attr = self.pipeline_class.rpartition(".")
         return getattr(importlib.import_module(module_name), attr)
 
+
+_PIPELINES = "onnx_pipelines.pipelines"
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -65,22 +113,82 @@ TASKS: dict[str, TaskSpec] = {
             ort_model_class="ORTModelForSequenceClassification",
             export_task="text-classification",
             pipeline_task="text-classification",
-            pipeline_class="onnx_pipelines.pipelines.text_classification.OnnxTextClassificationPipeline",
+            pipeline_class=f"{_PIPELINES}.text_classification.OnnxTextClassificationPipeline",
             output_name="logits",
             head_suffixes=("ForSequenceClassification",),
             torch_model_class="AutoModelForSequenceClassification",
             description="labels and scores for single texts or text pairs",
+            validation_inputs=("texts", "pairs"),
+            optional_input_fields=("text_pair",),
+            metric="accuracy",
+        ),
+        TaskSpec(
+            name="token-classification",
+            ort_model_class="ORTModelForTokenClassification",
+            export_task="token-classification",
+            pipeline_task="token-classification",
+            pipeline_class=f"{_PIPELINES}.token_classification.OnnxTokenClassificationPipeline",
+            output_name="logits",
+            head_suffixes=("ForTokenClassification",),
+            torch_model_class="AutoModelForTokenClassification",
+            description="a label per token or entity spans (NER), with aggregation strategies",
+            token_level=True,
+            metric="seqeval",
+        ),
+        TaskSpec(
+            name="question-answering",
+            ort_model_class="ORTModelForQuestionAnswering",
+            export_task="question-answering",
+            pipeline_task="question-answering",
+            pipeline_class=f"{_PIPELINES}.question_answering.OnnxQuestionAnsweringPipeline",
+            output_name="start_logits",
+            head_suffixes=("ForQuestionAnswering",),
+            torch_model_class="AutoModelForQuestionAnswering",
+            description="extractive answers: a span of the context for each question",
+            extra_outputs=("end_logits",),
+            token_level=True,
+            validation_inputs=("question-context",),
+            input_fields=("question", "context"),
+            metric="squad",
+        ),
+        TaskSpec(
+            name="zero-shot-classification",
+            ort_model_class="ORTModelForSequenceClassification",
+            export_task="text-classification",
+            pipeline_task="zero-shot-classification",
+            pipeline_class=f"{_PIPELINES}.zero_shot.OnnxZeroShotClassificationPipeline",
+            output_name="logits",
+            head_suffixes=("ForSequenceClassification",),
+            torch_model_class="AutoModelForSequenceClassification",
+            description="scores for labels chosen at call time, from an NLI (entailment) model",
+            validation_inputs=("texts", "pairs"),
+            required_options=("candidate_labels",),
+            config_check=f"{_PIPELINES}.zero_shot.check_nli_config",
+            metric="accuracy",
+        ),
+        TaskSpec(
+            name="feature-extraction",
+            ort_model_class="ORTModelForFeatureExtraction",
+            export_task="feature-extraction",
+            pipeline_task="feature-extraction",
+            pipeline_class=f"{_PIPELINES}.feature_extraction.OnnxFeatureExtractionPipeline",
+            output_name="last_hidden_state",
+            head_suffixes=(),
+            torch_model_class="AutoModel",
+            description="token-level hidden states as nested lists, as transformers' feature-extraction gives",
+            token_level=True,
         ),
         TaskSpec(
             name="sentence-embeddings",
             ort_model_class="ORTModelForFeatureExtraction",
             export_task="feature-extraction",
             pipeline_task="feature-extraction",
-            pipeline_class="onnx_pipelines.pipelines.sentence_embeddings.SentenceEmbeddingPipeline",
+            pipeline_class=f"{_PIPELINES}.sentence_embeddings.SentenceEmbeddingPipeline",
             output_name="last_hidden_state",
             head_suffixes=(),
             torch_model_class="AutoModel",
             description="pooled sentence vectors, as sentence-transformers computes them",
+            token_level=True,
         ),
     )
 }
@@ -88,6 +196,8 @@ TASKS: dict[str, TaskSpec] = {
 TASK_ALIASES: dict[str, str] = {
     "sentiment-analysis": "text-classification",
     "sentence-similarity": "sentence-embeddings",
+    "ner": "token-classification",
+    "zero-shot": "zero-shot-classification",
 }
 
 

@@ -90,3 +90,29 @@ def test_cpu_presets_leave_skip_layer_norm_unfused() -> None:
 
     assert resolve_optimize("O2").config.disable_skip_layer_norm_fusion
     assert not resolve_optimize("O2", for_cpu=False).config.disable_skip_layer_norm_fusion
+
+
+def test_long_texts_cut_before_tokenizing_give_the_same_results(tiny_onnx, bbc_test_rows) -> None:
+    articles = [r["text"] for r in bbc_test_rows[:12]]
+    for max_length in (16, 64):
+        fast = tiny_onnx(articles, batch_size=4, max_length=max_length, top_k=None)
+        reference = TextClassificationPipeline.__call__(tiny_onnx, articles, truncation=True, max_length=max_length,
+                                                        top_k=None)
+        assert _close(fast, reference)
+
+
+def test_cut_text_keeps_whole_words_and_the_same_tokens(bbc_model: Path, bbc_test_rows) -> None:
+    from transformers import AutoTokenizer
+
+    from onnx_pipelines.pipelines.truncation import CHARS_PER_TOKEN, cut_text
+
+    assert cut_text("short text", 128) == "short text"
+    assert cut_text("x" * 5000, 16) == "x" * 5000  # no whitespace to cut at: unchanged
+    assert CHARS_PER_TOKEN == 8
+    assert cut_text("word " * 100, 4) == " ".join(["word"] * 6)  # 32 characters, cut before the partial 7th
+    tokenizer = AutoTokenizer.from_pretrained(bbc_model)
+    articles = [r["text"] for r in bbc_test_rows]
+    for max_length in (32, 128):
+        full = tokenizer(articles, truncation=True, max_length=max_length)["input_ids"]
+        assert tokenizer([cut_text(a, max_length) for a in articles], truncation=True,
+                         max_length=max_length)["input_ids"] == full

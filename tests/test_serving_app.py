@@ -390,11 +390,13 @@ async def test_shutdown_finishes_queued_requests(classifier: Any) -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         gated.gate.clear()
+        gated.entered.clear()
         in_flight = [
             asyncio.ensure_future(client.post("/predict", json={"inputs": f"text {i}"})) for i in range(6)
         ]
-        # one request runs (held at the gate), the other five wait in the queue
-        while "onnx_pipelines_queue_size 5.0" not in (await client.get("/metrics")).text:
+        # one request runs (held at the gate), the other five wait in the queue: wait for both, else the
+        # sixth request may not have arrived yet when shutdown starts (and is rightly refused with 503)
+        while not gated.entered.is_set() or "onnx_pipelines_queue_size 5.0" not in (await client.get("/metrics")).text:
             await asyncio.sleep(0.01)
         shutdown = asyncio.ensure_future(lifespan.__aexit__(None, None, None))
         await asyncio.sleep(0.05)

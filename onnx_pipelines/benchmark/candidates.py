@@ -155,7 +155,7 @@ def _chain_build_seconds(manifest: dict[str, Any]) -> float:
     while current:
         total += float(current.get("build_seconds", 0.0))
         parent = current.get("parent")
-        current = read_manifest(Path(parent)) if parent else None
+        current = read_manifest(Path(parent)) if parent else None  # type: ignore[assignment]
     return total
 
 
@@ -230,7 +230,7 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
             import torch
 
             torch.set_num_threads(threads)
-        return transformers.pipeline(spec.pipeline_task, model=model)
+        return transformers.pipeline(spec.pipeline_task, model=model)  # type: ignore[call-overload]
     if candidate.kind is CandidateKind.OPTIMUM_DOCS:
         import onnxruntime
 
@@ -241,7 +241,9 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
         ort_model = spec.load_ort_class().from_pretrained(prepared.model_dir, file_name=prepared.model_file,
                                                           session_options=options)
         tokenizer = transformers.AutoTokenizer.from_pretrained(prepared.model_dir)
-        return transformers.pipeline(spec.pipeline_task, model=ort_model, tokenizer=tokenizer)
+        return transformers.pipeline(  # type: ignore[call-overload]
+            spec.pipeline_task, model=ort_model, tokenizer=tokenizer
+        )
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")

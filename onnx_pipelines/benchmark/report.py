@@ -61,7 +61,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             for entry in row["dataset"]:
                 ref = by_name[PYTORCH]["_labels"].get((entry["max_length"], entry["mode"]))
                 mine = row["_labels"][(entry["max_length"], entry["mode"])]
-                if ref:
+                if ref and any(label is not None for label in ref):  # feature extraction has no labels
                     entry["agreement_with_pytorch"] = float(np.mean([a == b for a, b in zip(mine, ref, strict=True)]))
     for row in rows:
         del row["_labels"]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from onnx_pipelines.benchmark.candidates import Candidate, PreparedCandidate, prepare_candidates
+from onnx_pipelines.benchmark.tasks import get_bench_task
 from onnx_pipelines.errors import BenchmarkError, InvalidConfigError
 from onnx_pipelines.isolated import run_isolated
 
@@ -92,12 +93,15 @@ class BenchData:
         gold: Gold label names aligned with ``texts`` (``None``: no accuracy).
         name: Where the texts come from, for the report.
         calibration_texts: Texts for static int8 calibration (never the evaluation texts).
+        options: Task options (:mod:`onnx_pipelines.benchmark.tasks`): QA ``question``, zero-shot
+            ``candidate_labels``.
     """
 
     texts: list[str]
     gold: list[str] | None = None
     name: str = ""
     calibration_texts: list[str] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,11 +126,7 @@ def run_benchmark(model: str, task: str, candidates: Sequence[Candidate], data: 
         InvalidConfigError: For a task the benchmark cannot drive, or no candidates.
         BenchmarkError: If a candidate fails to build, load or run (the message holds its traceback).
     """
-    if task != "text-classification":
-        raise InvalidConfigError(
-            f"bench measures text-classification models; got task {task!r}. For sentence embeddings, "
-            "`onnx-pipelines demo --model PATH` times the variants against sentence-transformers."
-        )
+    get_bench_task(task, data.options)  # the task is one the benchmark drives, with the options it needs
     if not candidates:
         raise InvalidConfigError("No candidates to benchmark.")
     started = time.time()
@@ -140,7 +140,8 @@ def run_benchmark(model: str, task: str, candidates: Sequence[Candidate], data: 
     try:
         for result in results:
             progress(f"Loading {result.prepared.candidate.name} in its own process")
-            worker = _Worker(result.prepared, task, model, cache_dir, data.calibration_texts, settings.threads)
+            worker = _Worker(result.prepared, task, model, cache_dir, data.calibration_texts, settings.threads,
+                             data.options)
             workers.append(worker)
             loaded = worker.start()
             result.load_s, result.peak_rss_mb = loaded["load_s"], loaded["peak_rss_mb"]
@@ -155,6 +156,7 @@ def run_benchmark(model: str, task: str, candidates: Sequence[Candidate], data: 
         "model": model,
         "task": task,
         "dataset": {"name": data.name, "items": len(data.texts), "has_labels": data.gold is not None},
+        "task_options": data.options,
         "settings": asdict(settings),
         "machine": machine_info(load_before, _load_average()),
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
@@ -229,14 +231,15 @@ class _Worker:
     """A candidate's measurement process and the pipe to it."""
 
     def __init__(self, prepared: PreparedCandidate, task: str, model: str, cache_dir: str,
-                 calibration_texts: list[str] | None, threads: int | None) -> None:
+                 calibration_texts: list[str] | None, threads: int | None,
+                 options: dict[str, Any] | None = None) -> None:
         from onnx_pipelines.benchmark.worker import worker_main
 
         self.name = prepared.candidate.name
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=worker_main, args=(child, prepared, task, model, cache_dir, calibration_texts, threads),
+            target=worker_main, args=(child, prepared, task, model, cache_dir, calibration_texts, threads, options),
             daemon=True,
         )
 

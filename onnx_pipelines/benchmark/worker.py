@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onnx_pipelines.benchmark.candidates import CandidateKind, PreparedCandidate, load_candidate
+from onnx_pipelines.benchmark.tasks import BenchTask, get_bench_task
 
 #: Highest token count a benchmark text is built for (the position limit of BERT-like models).
 MODEL_MAX_LENGTH = 512
@@ -25,10 +26,13 @@ class _State:
     pipe: Any
     kind: CandidateKind
     max_length: int
+    task: BenchTask
+    options: dict[str, Any]
 
 
 def worker_main(conn: Any, prepared: PreparedCandidate, task: str, model: str, cache_dir: str,
-                calibration_texts: list[str] | None, threads: int | None) -> None:
+                calibration_texts: list[str] | None, threads: int | None,
+                options: dict[str, Any] | None = None) -> None:
     """Load the candidate, report the load time, then serve commands until ``None`` arrives."""
     try:
         import transformers
@@ -39,7 +43,7 @@ def worker_main(conn: Any, prepared: PreparedCandidate, task: str, model: str, c
         load_s = time.perf_counter() - started
         limit = int(min(getattr(pipe.tokenizer, "model_max_length", MODEL_MAX_LENGTH) or MODEL_MAX_LENGTH,
                         MODEL_MAX_LENGTH))
-        state = _State(pipe, prepared.candidate.kind, limit)
+        state = _State(pipe, prepared.candidate.kind, limit, get_bench_task(task, options), dict(options or {}))
         conn.send(("ok", {"load_s": load_s, "peak_rss_mb": peak_rss_mb()}))
     except Exception:
         conn.send(("error", traceback.format_exc()))
@@ -62,7 +66,7 @@ def peak_rss_mb() -> float:
 
 
 def _classify(state: _State, texts: Any, batch_size: int, max_length: int) -> Any:
-    return state.pipe(texts, batch_size=batch_size, truncation=True, max_length=max_length)
+    return state.task.call(state.pipe, texts, batch_size, max_length, state.options)
 
 
 def latency(state: _State, text: str, batch_size: int, repeats: int, warmup: int,
@@ -94,7 +98,7 @@ def _model_call(state: _State, text: str) -> Callable[[], Any]:
     if state.kind is CandidateKind.PYTORCH:
         import torch
 
-        encoded = pipe.tokenizer(text, return_tensors="pt", truncation=True, max_length=state.max_length)
+        encoded = state.task.model_input(pipe.tokenizer, text, state.max_length, state.options, "pt")
 
         def torch_call() -> Any:
             with torch.inference_mode():
@@ -103,7 +107,7 @@ def _model_call(state: _State, text: str) -> Callable[[], Any]:
     import numpy as np
 
     session = pipe.model.session
-    encoded = pipe.tokenizer(text, return_tensors="np", truncation=True, max_length=state.max_length)
+    encoded = state.task.model_input(pipe.tokenizer, text, state.max_length, state.options, "np")
     feed = {i.name: np.asarray(encoded[i.name], dtype=np.int64) if i.name in encoded
             else np.zeros_like(encoded["input_ids"], dtype=np.int64) for i in session.get_inputs()}
     return lambda: session.run(None, feed)
@@ -112,22 +116,14 @@ def _model_call(state: _State, text: str) -> Callable[[], Any]:
 def dataset(state: _State, texts: list[str], mode: str, max_length: int, batch_size: int,
             max_tokens: int) -> dict[str, Any]:
     """Seconds to run the whole dataset, with the pipeline's default batching or length-aware batching."""
-    from onnx_pipelines.pipelines.dataset import predict_dataset
-
     started = time.perf_counter()
     if mode == "default":
         outputs = _classify(state, texts, batch_size, max_length)
     else:
-        outputs = predict_dataset(state.pipe, texts, max_batch_size=batch_size, max_tokens=max_tokens,
-                                  truncation=True, max_length=max_length)
+        outputs = state.task.run_dataset(state.pipe, texts, batch_size=batch_size, max_tokens=max_tokens,
+                                         max_length=max_length, options=state.options)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "labels": [_label(o) for o in outputs]}
-
-
-def _label(output: Any) -> str:
-    if isinstance(output, list):
-        output = output[0]
-    return str(output["label"])
+    return {"seconds": seconds, "labels": [state.task.label(o) for o in outputs]}
 
 
 def memory(state: _State) -> dict[str, Any]:

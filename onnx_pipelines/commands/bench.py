@@ -20,6 +20,10 @@ examples:
   onnx-pipelines bench ./bbc-news-minilm --task text-classification \\
       --dataset data/bbc-news/test.jsonl --calibration-data data/bbc-news/train.jsonl --max-lengths 128,512
   onnx-pipelines bench ./bbc-news-minilm --task text-classification --dataset test.jsonl --quick
+  onnx-pipelines bench ./conll-ner-minilm --task token-classification --quick
+  onnx-pipelines bench ./qa-model --task question-answering --dataset articles.jsonl --question "Who won?"
+  onnx-pipelines bench ./nli-model --task zero-shot-classification --candidate-labels business,sport \
+      --dataset bbc/test.jsonl --label-column label_name
 """
 
 
@@ -56,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, help="intra-op threads for every row (default: each library's own)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke configuration: 2 short lengths, small batches, 1 round, 24 texts")
+    parser.add_argument("--question", default=None,
+                        help="question-answering: the question asked of every text (default: 'What is this text "
+                        "about?')")
+    parser.add_argument("--candidate-labels", default=None,
+                        help="zero-shot-classification: comma-separated labels to score every text against")
     parser.add_argument("--output", type=Path, default=Path("bench-results"), help="report folder")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="artifact cache (default: $ONNX_PIPELINES_CACHE or ~/.cache/onnx-pipelines)")
@@ -100,9 +109,16 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.model).is_dir():
         raise InvalidConfigError(f"bench needs a local model folder; {str(args.model)!r} is not one.")
+    from onnx_pipelines.benchmark.tasks import get_bench_task
+    from onnx_pipelines.tasks import get_task
+
+    args.task = get_task(args.task).name  # aliases (ner, zero-shot) name the same task
+    options = {k: getattr(args, k) for k in ("question", "candidate_labels") if getattr(args, k)}
+    get_bench_task(args.task, options)  # fail before loading data when the task or an option is wrong
     settings = settings_from_args(args)
     limit = args.limit or (24 if args.quick else None)
-    texts, gold = [], None
+    texts: list[str] = []
+    gold: list[str] | None = None
     if args.dataset:
         texts, gold = load_texts(args.dataset, args.text_column, args.label_column, limit, args.model)
     else:
@@ -121,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     progress = StepPrinter()
     cache_dir = args.cache_dir or default_cache_dir()
     data = BenchData(texts=texts, gold=gold, name=args.dataset.name if args.dataset else "no dataset",
-                     calibration_texts=calibration)
+                     calibration_texts=calibration, options=options)
     raw = run_benchmark(str(Path(args.model).resolve()), args.task, candidates, data, settings,
                         cache_dir=str(cache_dir), work_dir=str(Path(cache_dir) / "bench"), progress=progress)
     paths = write_reports(raw, args.output)

@@ -34,6 +34,18 @@ examples:
   # sentence embeddings (no labels needed): cosine similarity and nearest-neighbour agreement
   onnx-pipelines parity ./all-MiniLM-L6-v2 --task sentence-embeddings --dataset sentences.jsonl
 
+  # NER: token logits, entity agreement per sentence, seqeval P/R/F1 against the gold tags
+  onnx-pipelines parity ./conll-ner-minilm --task token-classification --dataset conll/test.jsonl \
+      --tokens-column tokens --tags-column ner_tags --variants fp32,O2,int8-dynamic
+
+  # extractive QA: start/end logits over every window, answer agreement, SQuAD exact match / F1
+  onnx-pipelines parity ./bert-squad --task question-answering --dataset squad.jsonl \
+      --question-column question --context-column context --answers-column answers
+
+  # zero-shot with an NLI model: labels chosen on the command line, gold label names in label_name
+  onnx-pipelines parity ./nli-model --task zero-shot-classification --dataset bbc/test.jsonl \
+      --label-column label_name --candidate-labels business,entertainment,politics,sport,tech
+
 what is measured, per variant, on the same tokenized batches as the PyTorch reference:
   output differences (max/mean abs, max relative; cosine for embeddings), NaN/inf (always a failure),
   prediction agreement, the task metric and its change in points, the worst disagreements, speed.
@@ -69,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--label-column", metavar="NAME",
                       help="column with gold labels (names or ids); default: 'label' when present, "
                       "else no task metric")
+    data.add_argument("--tokens-column", metavar="NAME", help="token-classification: column with each row's words")
+    data.add_argument("--tags-column", metavar="NAME",
+                      help="token-classification: column with one gold tag (name or id) per word")
+    data.add_argument("--question-column", metavar="NAME", help="question-answering: column with the question")
+    data.add_argument("--context-column", metavar="NAME", help="question-answering: column with the context")
+    data.add_argument("--answers-column", metavar="NAME",
+                      help="question-answering: SQuAD-style gold answers {text: [...], answer_start: [...]}")
     data.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N rows")
     data.add_argument("--sample", type=int, metavar="N", help="evaluate N rows sampled with --seed")
     data.add_argument("--seed", type=int, default=0, help="seed of --sample and of the calibration sample (default: 0)")
@@ -88,6 +107,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="static int8 calibration method (default: minmax)")
     variants.add_argument("--calibration-samples", type=int, default=128, metavar="N",
                           help="rows used to calibrate (default: 128)")
+    options = parser.add_argument_group("task options")
+    options.add_argument("--candidate-labels", metavar="A,B,...",
+                         help="zero-shot-classification: comma-separated labels (the gold labels must be among them)")
+    options.add_argument("--hypothesis-template", metavar="TEXT",
+                         help="zero-shot-classification: NLI hypothesis with {} for the label")
+    options.add_argument("--multi-label", action="store_true",
+                         help="zero-shot-classification: score each label on its own")
+    options.add_argument("--doc-stride", type=int, metavar="TOKENS",
+                         help="question-answering: overlap of the windows over long contexts (default: 128)")
     limits = parser.add_argument_group("limits (defaults depend on the variant's precision)")
     limits.add_argument("--atol", type=float, help="max absolute output difference for non-int8 variants")
     limits.add_argument("--min-agreement", type=float, metavar="FRACTION",
@@ -111,10 +139,14 @@ def run(args: argparse.Namespace) -> int:
 
     task = args.task or _infer_task(args.model)
     columns = ColumnMapping(text=args.text_column, text_pair=args.text_pair_column,
-                            label=args.label_column or "label")
+                            label=args.label_column or "label", tokens=args.tokens_column, tags=args.tags_column,
+                            question=args.question_column, context=args.context_column,
+                            answers=args.answers_column)
+    task_options = {key: getattr(args, key) for key in _TASK_OPTIONS if getattr(args, key)}
     report = evaluate_parity(
-        args.model, task, args.dataset, variants=args.variants, columns=columns,
-        require_labels=args.label_column is not None, split=args.split, config_name=args.config_name,
+        args.model, task, args.dataset, variants=args.variants, columns=columns, task_options=task_options,
+        require_labels=any(c is not None for c in (args.label_column, args.tags_column, args.answers_column)),
+        split=args.split, config_name=args.config_name,
         limit=args.limit, sample=args.sample, seed=args.seed, max_length=args.max_length,
         batch_size=args.batch_size, max_tokens=args.max_tokens,
         thresholds=Thresholds(atol=args.atol, min_agreement=args.min_agreement, max_metric_drop=args.max_metric_drop),
@@ -126,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
     paths = report.write(args.report_dir, junit=args.junit)
     _print_summary(report, paths)
     return 0 if report.passed else 1
+
+
+#: Command-line task options handed to the task's parity adapter (``AdapterContext.options``).
+_TASK_OPTIONS: tuple[str, ...] = ("candidate_labels", "hypothesis_template", "multi_label", "doc_stride")
 
 
 def _infer_task(model: str) -> str:

@@ -18,6 +18,10 @@ from onnx_pipelines.commands.common import (
 )
 from onnx_pipelines.errors import InvalidInputError
 from onnx_pipelines.pipeline import load_pipeline
+from onnx_pipelines.pipelines.question_answering import QA_FIELDS, qa_examples
+from onnx_pipelines.pipelines.token_classification import AGGREGATION_STRATEGIES
+from onnx_pipelines.pipelines.zero_shot import check_candidate_labels
+from onnx_pipelines.tasks import TaskSpec, get_task
 
 EPILOG = """\
 examples:
@@ -25,16 +29,41 @@ examples:
   onnx-pipelines predict ./bbc-news-minilm --task text-classification --optimize O2 --quantize dynamic \\
       --input-file headlines.txt --top-k 2
   echo "a cat sits on the mat" | onnx-pipelines predict ./minilm --task sentence-embeddings
+  onnx-pipelines predict ./conll-ner-minilm --task token-classification --aggregation-strategy simple \
+      --text "Angela Merkel visited Paris."
+  onnx-pipelines predict ./qa-model --task question-answering --question "Who scored?" \
+      --context "The striker scored twice in the second half."
+  onnx-pipelines predict ./nli-model --task zero-shot-classification --candidate-labels business,sport \
+      --text "Shares rose 5%"
 
-Prints one JSON line per input text (embeddings as lists of floats).
+Prints one JSON line per input (embeddings as lists of floats).
 """
+
+#: Options that only some tasks take: option -> (attribute, tasks).
+TASK_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "--text-pair": ("text_pair", ("text-classification",)),
+    "--top-k": ("top_k", ("text-classification", "question-answering")),
+    "--aggregation-strategy": ("aggregation_strategy", ("token-classification",)),
+    "--stride": ("stride", ("token-classification",)),
+    "--question": ("question", ("question-answering",)),
+    "--context": ("context", ("question-answering",)),
+    "--doc-stride": ("doc_stride", ("question-answering",)),
+    "--candidate-labels": ("candidate_labels", ("zero-shot-classification",)),
+    "--hypothesis-template": ("hypothesis_template", ("zero-shot-classification",)),
+    "--multi-label": ("multi_label", ("zero-shot-classification",)),
+}
+#: Call-time keyword arguments, passed to the pipeline when given.
+_CALL_KWARGS: tuple[str, ...] = (
+    "top_k", "aggregation_strategy", "stride", "doc_stride", "candidate_labels", "hypothesis_template", "multi_label",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict", help="run the ONNX pipeline on texts and print JSON lines",
         description="Load (export or reuse from the cache) the ONNX pipeline and run it on texts given "
-        "with --text, --input-file (one text per line) or standard input.",
+        "with --text, --input-file (one text per line) or standard input; question answering takes "
+        "--question and --context instead.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", help="model folder, folder with model.onnx, or hub id")
@@ -44,31 +73,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--text-pair", action="append", default=[],
                         help="second text of a pair, matched to --text by position (classification)")
     parser.add_argument("--input-file", type=Path, help="a file with one text per line")
-    parser.add_argument("--top-k", type=int, default=None, help="labels per text (classification)")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="labels per text (text-classification) or answers per question (question-answering)")
+    parser.add_argument("--aggregation-strategy", choices=AGGREGATION_STRATEGIES, default=None,
+                        help="token-classification: none (one row per token), simple, first, average or max")
+    parser.add_argument("--stride", type=int, default=None,
+                        help="token-classification: overlap in tokens of windows over long texts (needs aggregation)")
+    parser.add_argument("--question", action="append", default=[], help="question-answering: a question (repeatable)")
+    parser.add_argument("--context", action="append", default=[],
+                        help="question-answering: the context of each --question, or one context for all")
+    parser.add_argument("--doc-stride", type=int, default=None,
+                        help="question-answering: overlap in tokens of windows over long contexts (default 128)")
+    parser.add_argument("--candidate-labels", default=None,
+                        help="zero-shot-classification: comma-separated labels to choose from")
+    parser.add_argument("--hypothesis-template", default=None,
+                        help="zero-shot-classification: NLI hypothesis with {} for the label (default 'This example "
+                        "is {}.')")
+    parser.add_argument("--multi-label", action="store_true", default=None,
+                        help="zero-shot-classification: score each label on its own instead of normalizing over labels")
     parser.add_argument("--batch-size", type=int, default=8, help="texts per model call (default: 8)")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    texts = _read_texts(args)
-    inputs: list[Any] = texts
-    if args.text_pair:
-        if len(args.text_pair) != len(texts):
-            raise InvalidInputError(
-                f"{len(args.text_pair)} --text-pair values for {len(texts)} texts; give one pair per --text."
-            )
-        inputs = [{"text": t, "text_pair": p} for t, p in zip(texts, args.text_pair, strict=True)]
+    spec = get_task(args.task)
+    _check_task_options(spec, args)
+    shown, inputs = _read_inputs(spec, args)
+    call_kwargs = {k: getattr(args, k) for k in _CALL_KWARGS if getattr(args, k, None) is not None}
+    for required in spec.required_options:  # fail before the (slow) export, not after it
+        if required not in call_kwargs:
+            raise InvalidInputError(f"--task {spec.name} needs --{required.replace('_', '-')}.")
+    if "candidate_labels" in call_kwargs:
+        call_kwargs["candidate_labels"] = check_candidate_labels(call_kwargs["candidate_labels"])
     pipe = load_pipeline(
-        args.task, args.model, optimize=args.optimize, quantize=args.quantize, provider=args.provider,
+        spec.name, args.model, optimize=args.optimize, quantize=args.quantize, provider=args.provider,
         cache_dir=args.cache_dir, intra_op_threads=args.threads, progress=StepPrinter(),
         batch_size=args.batch_size,
     )
-    kwargs = {"top_k": args.top_k} if args.top_k is not None else {}
-    outputs = pipe(inputs, **kwargs)
-    for text, output in zip(texts, outputs, strict=False):
-        print(json.dumps({"text": text, "output": _jsonable(output)}))
+    outputs = pipe(inputs, **call_kwargs)
+    if len(inputs) == 1 and spec.input_fields == QA_FIELDS:  # transformers unwraps a single QA answer
+        outputs = [outputs]
+    for item, output in zip(shown, outputs, strict=True):
+        print(json.dumps({**item, "output": _jsonable(output)}))
     return 0
+
+
+def _check_task_options(spec: TaskSpec, args: argparse.Namespace) -> None:
+    for option, (attribute, tasks) in TASK_OPTIONS.items():
+        value = getattr(args, attribute, None)
+        if value not in (None, []) and spec.name not in tasks:
+            raise InvalidInputError(f"{option} is for {' / '.join(tasks)}, not for --task {spec.name}.")
+
+
+def _read_inputs(spec: TaskSpec, args: argparse.Namespace) -> tuple[list[dict[str, str]], list[Any]]:
+    """What to print beside each output, and the pipeline inputs."""
+    if spec.input_fields == QA_FIELDS:
+        if args.text or args.input_file:
+            raise InvalidInputError("question-answering takes --question and --context, not --text/--input-file.")
+        if not args.question or not args.context:
+            raise InvalidInputError("question-answering needs --question QUESTION and --context CONTEXT.")
+        contexts = args.context * len(args.question) if len(args.context) == 1 else args.context
+        examples = qa_examples((), {"question": args.question or None, "context": contexts or None})
+        return examples, examples
+    texts = _read_texts(args)
+    if not args.text_pair:
+        return [{"text": t} for t in texts], list(texts)
+    if len(args.text_pair) != len(texts):
+        raise InvalidInputError(
+            f"{len(args.text_pair)} --text-pair values for {len(texts)} texts; give one pair per --text."
+        )
+    pairs = [{"text": t, "text_pair": p} for t, p in zip(texts, args.text_pair, strict=True)]
+    return pairs, list(pairs)
 
 
 def _read_texts(args: argparse.Namespace) -> list[str]:

@@ -21,7 +21,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -32,7 +32,7 @@ from onnx_pipelines import __version__
 from onnx_pipelines.batching import restore_order
 from onnx_pipelines.config import Variant
 from onnx_pipelines.data import ColumnMapping
-from onnx_pipelines.errors import ParityError
+from onnx_pipelines.errors import InvalidConfigError, ParityError
 from onnx_pipelines.parity.adapters import AdapterContext, Predictions
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
 from onnx_pipelines.parity.compare import compare_outputs
@@ -74,6 +74,7 @@ def evaluate_parity(
     cache_dir: str | os.PathLike[str] | None = None,
     max_disagreements: int = 10,
     progress: bool = False,
+    task_options: Mapping[str, Any] | None = None,
 ) -> ParityReport:
     """Measure how far each ONNX variant of ``model`` is from the PyTorch original, on your data.
 
@@ -103,6 +104,9 @@ def evaluate_parity(
         cache_dir: Artifact cache folder.
         max_disagreements: Disagreements listed per variant (worst first).
         progress: Show progress bars and steps on stderr.
+        task_options: Options of the task's adapter: ``candidate_labels`` (required), ``hypothesis_template``
+            and ``multi_label`` for zero-shot classification; ``doc_stride`` and ``max_answer_len`` for
+            question answering.
 
     Returns:
         The report; ``report.passed`` is ``True`` when every variant met its limits.
@@ -123,6 +127,7 @@ def evaluate_parity(
         max_length=max_length, batch_size=batch_size, max_tokens=max_tokens, thresholds=thresholds,
         calibration=calibration or CalibrationSettings(), provider=provider, intra_op_threads=intra_op_threads,
         cache_dir=cache_dir, max_disagreements=max_disagreements, progress=progress,
+        task_options=dict(task_options or {}),
     )
     return ParityEvaluator(options).run()
 
@@ -243,6 +248,11 @@ class ParityEvaluator:
             return None
         if self._calibration is None:
             run, columns = self.prepared, self.options.columns
+            if columns.text not in run.row_data:
+                raise InvalidConfigError(
+                    f"int8-static calibrates on a text column, and this {run.task.name} dataset has no "
+                    f"{columns.text!r} column: use int8-dynamic, or add a text column (--text-column)."
+                )
             evaluated = [str(t) for t in run.row_data[columns.text]]
             self._calibration = choose_calibration_texts(self.options.calibration, pool=run.full, columns=columns,
                                                          evaluated_texts=evaluated, seed=self.options.seed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ class ParityOptions:
     cache_dir: str | os.PathLike[str] | None = None
     max_disagreements: int = 10
     progress: bool = False
+    task_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, low in (("batch_size", 1), ("max_tokens", 1), ("max_disagreements", 0), ("seed", 0)):
@@ -157,7 +158,7 @@ def load_rows(run: PreparedRun, options: ParityOptions) -> None:
         raise InvalidConfigError(f"max_length={length!r} is not valid for this model: pass 2..{limit} "
                                  "(its max_position_embeddings).")
     run.ctx = AdapterContext(model_path=run.source.path, config=config, tokenizer=tokenizer, max_length=length,
-                             columns=columns)
+                             columns=columns, options=options.task_options)
     run.row_data = run.rows.to_dict()
 
 

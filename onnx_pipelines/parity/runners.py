@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,12 +29,16 @@ class TorchRunner:
         self.model = torch_class.from_pretrained(model_path, use_safetensors=use_safetensors or None).eval()
         self.model_class = type(self.model).__name__
         self.threads: int | None = torch.get_num_threads()
+        # Batches may also carry an adapter's per-row metadata (word ids, offsets): feed only model inputs,
+        # as OrtRunner feeds only the inputs the graph declares.
+        self.input_names = frozenset(inspect.signature(self.model.forward).parameters)
 
     def __call__(self, batch: Batch) -> Outputs:
         import torch
 
         with torch.inference_mode():
-            outputs = self.model(**{key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in batch.items()})
+            outputs = self.model(**{key: torch.from_numpy(np.ascontiguousarray(value))
+                                    for key, value in batch.items() if key in self.input_names})
         missing = [name for name in self.output_names if name not in outputs]
         if missing:
             raise ParityError(f"The PyTorch model {self.model_class} returned no {missing}; outputs: {list(outputs)}.")

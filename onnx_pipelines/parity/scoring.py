@@ -33,7 +33,7 @@ def metric_values(specs: Sequence[MetricSpec], modules: Mapping[str, Any], predi
     for spec in specs:
         result = modules[spec.metric].compute(predictions=list(predictions.labels), references=list(references),
                                               **dict(spec.kwargs))
-        values[spec.name] = float(result[spec.key])
+        values[spec.name] = float(result[spec.key]) * spec.scale
     return values
 
 

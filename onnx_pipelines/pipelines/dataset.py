@@ -16,6 +16,7 @@ import numpy as np
 
 from onnx_pipelines.batching import length_sorted_batches, restore_order
 from onnx_pipelines.errors import DatasetError, InvalidInputError
+from onnx_pipelines.pipelines.truncation import cut_texts
 
 #: Texts tokenized per call when measuring lengths (bounds the tokenizer's memory on huge datasets).
 _LENGTH_CHUNK = 1024
@@ -113,7 +114,9 @@ def token_lengths(tokenizer: Any, items: Sequence[Any], max_length: int | None) 
             encoded = tokenizer([p["text"] for p in pairs], [p.get("text_pair") or "" for p in pairs],
                                 truncation=max_length is not None, max_length=max_length)
         else:
-            encoded = tokenizer(list(chunk), truncation=max_length is not None, max_length=max_length)
+            # Lengths only order the batches, so cut texts need no check here (see ``truncation.py``).
+            texts = cut_texts(list(chunk), max_length) if max_length else list(chunk)
+            encoded = tokenizer(texts, truncation=max_length is not None, max_length=max_length)
         lengths.extend(len(ids) for ids in encoded["input_ids"])
     return lengths
 
@@ -125,6 +128,6 @@ def _length_limit(pipe: Any, call_kwargs: Mapping[str, Any]) -> int | None:
         return int(call_kwargs["max_length"])
     pooling = getattr(pipe, "pooling", None)
     if getattr(pooling, "max_seq_length", None):
-        return int(pooling.max_seq_length)
+        return int(pooling.max_seq_length)  # type: ignore[union-attr]
     limit = getattr(pipe.tokenizer, "model_max_length", None)
     return int(limit) if limit and limit < 1_000_000 else None

@@ -24,6 +24,10 @@ from onnx_pipelines.tasks import get_task
 ADAPTERS: dict[str, str | type[TaskAdapter]] = {
     "text-classification": "onnx_pipelines.parity.adapters.text_classification.TextClassificationAdapter",
     "sentence-embeddings": "onnx_pipelines.parity.adapters.sentence_embeddings.SentenceEmbeddingsAdapter",
+    "token-classification": "onnx_pipelines.parity.adapters.token_classification.TokenClassificationAdapter",
+    "question-answering": "onnx_pipelines.parity.adapters.question_answering.QuestionAnsweringAdapter",
+    "zero-shot-classification": "onnx_pipelines.parity.adapters.zero_shot.ZeroShotAdapter",
+    "feature-extraction": "onnx_pipelines.parity.adapters.feature_extraction.FeatureExtractionAdapter",
 }
 
 

@@ -57,12 +57,14 @@ class MetricSpec:
         metric: The ``evaluate`` metric to load, e.g. ``"f1"``.
         key: The key of the value in the dict ``compute`` returns.
         kwargs: Extra arguments of ``compute`` (``{"average": "macro"}``).
+        scale: Multiplier that brings the value to 0-1 (``squad`` reports percentages: ``0.01``).
     """
 
     name: str
     metric: str
     key: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class AdapterContext:
         tokenizer: The model's tokenizer (shared by the reference and every variant).
         max_length: Tokens kept per example.
         columns: The dataset's column mapping.
+        options: Task options given by the user (zero-shot ``candidate_labels``, QA ``doc_stride`` ...).
     """
 
     model_path: Any
@@ -100,6 +103,7 @@ class AdapterContext:
     tokenizer: Any
     max_length: int
     columns: ColumnMapping
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def id2label(self) -> dict[int, str]:

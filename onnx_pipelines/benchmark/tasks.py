@@ -1,0 +1,170 @@
+"""How the benchmark drives each task: one pipeline call on texts, the label of an output, the bare model's input.
+
+Every benchmarked input is a text (latency texts are cut to exact token counts; dataset texts come from
+``--dataset``). A task turns texts into its own inputs here: question answering asks one question
+(``options["question"]``) of each text as context, zero-shot scores each text against
+``options["candidate_labels"]``. The label of an output is what accuracy and agreement with PyTorch compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from onnx_pipelines.errors import InvalidConfigError
+
+DEFAULT_QUESTION = "What is this text about?"
+#: Transformers' question-answering window (longer contexts are split, not cut).
+QA_WINDOW = 384
+
+Options = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class BenchTask:
+    """What differs per task in the benchmark.
+
+    Attributes:
+        call: ``call(pipe, texts, batch_size, max_length, options)`` runs one pipeline call on a text or a
+            list of texts and returns what the pipeline returns.
+        label: The comparable label of one output (``None`` where outputs have no discrete label).
+        model_input: ``model_input(tokenizer, text, max_length, options, tensors)`` tokenizes ``text`` as
+            the pipeline feeds the model (pairs for QA and zero-shot), for the bare-model timing.
+        required_options: Options that must be given (e.g. ``candidate_labels``).
+        length_aware: ``length_aware(pipe, texts, batch_size, max_tokens, max_length, options)`` runs a dataset
+            with length-aware batching; ``None``: :func:`run_in_length_order` with ``call``.
+    """
+
+    call: Callable[[Any, Any, int, int, Options], Any]
+    label: Callable[[Any], str | None]
+    model_input: Callable[[Any, str, int, Options, str], Any]
+    required_options: tuple[str, ...] = ()
+    length_aware: Callable[..., list[Any]] | None = None
+
+    def run_dataset(self, pipe: Any, texts: Sequence[str], *, batch_size: int, max_tokens: int, max_length: int,
+                    options: Options) -> list[Any]:
+        """The whole dataset with length-aware batching, results in input order."""
+        if self.length_aware is not None:
+            return self.length_aware(pipe, texts, batch_size, max_tokens, max_length, options)
+        return run_in_length_order(self, pipe, texts, batch_size=batch_size, max_tokens=max_tokens,
+                                   max_length=max_length, options=options)
+
+
+def _single(tokenizer: Any, text: str, max_length: int, options: Options, tensors: str) -> Any:
+    return tokenizer(text, return_tensors=tensors, truncation=True, max_length=max_length)
+
+
+def _classify(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
+    return pipe(texts, batch_size=batch_size, truncation=True, max_length=max_length)
+
+
+def _classify_dataset(pipe: Any, texts: Sequence[str], batch_size: int, max_tokens: int, max_length: int,
+                      options: Options) -> list[Any]:
+    from onnx_pipelines.pipelines.dataset import predict_dataset
+
+    return list(predict_dataset(pipe, list(texts), max_batch_size=batch_size, max_tokens=max_tokens, truncation=True,
+                                max_length=max_length))
+
+
+def _top_label(output: Any) -> str:
+    if isinstance(output, list):
+        output = output[0]
+    return str(output["label"])
+
+
+def _tag(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
+    # The pipeline truncates at the tokenizer's limit; aggregation gives entity spans to compare.
+    return pipe(texts, batch_size=batch_size, aggregation_strategy="simple")
+
+
+def _entities(output: Any) -> str:
+    return ";".join(f"{e['entity_group']}:{e['start']}-{e['end']}" for e in output)
+
+
+def _answer(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
+    contexts = [texts] if isinstance(texts, str) else list(texts)
+    question = str(options.get("question") or DEFAULT_QUESTION)
+    answers = pipe(question=[question] * len(contexts), context=contexts, batch_size=batch_size,
+                   max_seq_len=min(max_length, QA_WINDOW))
+    return answers if isinstance(texts, str) or len(contexts) > 1 else [answers]
+
+
+def _answer_text(output: Any) -> str:
+    return str(output["answer"])
+
+
+def _qa_input(tokenizer: Any, text: str, max_length: int, options: Options, tensors: str) -> Any:
+    return tokenizer(str(options.get("question") or DEFAULT_QUESTION), text, return_tensors=tensors,
+                     truncation="only_second", max_length=min(max_length, QA_WINDOW))
+
+
+def _zero_shot(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
+    return pipe(texts, candidate_labels=_labels(options), batch_size=batch_size)
+
+
+def _best_label(output: Any) -> str:
+    return str(output["labels"][0])
+
+
+def _zero_shot_input(tokenizer: Any, text: str, max_length: int, options: Options, tensors: str) -> Any:
+    hypotheses = [f"This example is {label}." for label in _labels(options)]
+    return tokenizer([text] * len(hypotheses), hypotheses, return_tensors=tensors, padding=True,
+                     truncation="only_first", max_length=max_length)
+
+
+def _labels(options: Options) -> list[str]:
+    from onnx_pipelines.pipelines.zero_shot import check_candidate_labels
+
+    return check_candidate_labels(options["candidate_labels"])
+
+
+def _features(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
+    return pipe(texts, batch_size=batch_size, truncation=True, tokenize_kwargs={"max_length": max_length})
+
+
+def _no_label(output: Any) -> None:
+    return None
+
+
+BENCH_TASKS: dict[str, BenchTask] = {
+    "text-classification": BenchTask(_classify, _top_label, _single, length_aware=_classify_dataset),
+    "token-classification": BenchTask(_tag, _entities, _single),
+    "question-answering": BenchTask(_answer, _answer_text, _qa_input),
+    "zero-shot-classification": BenchTask(_zero_shot, _best_label, _zero_shot_input,
+                                          required_options=("candidate_labels",)),
+    "feature-extraction": BenchTask(_features, _no_label, _single),
+}
+
+
+def get_bench_task(task: str, options: Options | None = None) -> BenchTask:
+    """The benchmark's driver for ``task``, checking the options it needs.
+
+    Raises:
+        InvalidConfigError: If the benchmark cannot drive the task, or a required option is missing.
+    """
+    if task not in BENCH_TASKS:
+        raise InvalidConfigError(
+            f"bench measures {', '.join(BENCH_TASKS)}; got task {task!r}. For sentence embeddings, "
+            "`onnx-pipelines demo --model PATH` times the variants against sentence-transformers."
+        )
+    spec = BENCH_TASKS[task]
+    missing = [o for o in spec.required_options if not (options or {}).get(o)]
+    if missing:
+        flags = ", ".join(f"--{o.replace('_', '-')}" for o in missing)
+        raise InvalidConfigError(f"bench --task {task} needs {flags}.")
+    return spec
+
+
+def run_in_length_order(spec: BenchTask, pipe: Any, texts: Sequence[str], *, batch_size: int, max_tokens: int,
+                        max_length: int, options: Options) -> list[Any]:
+    """Length-aware batching for any task: similar lengths together, results back in input order."""
+    from onnx_pipelines.batching import length_sorted_batches, restore_order
+
+    lengths = [len(ids) for ids in pipe.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    batches = length_sorted_batches(lengths, max_batch_size=batch_size, max_tokens=max_tokens)
+    results = []
+    for indices in batches:
+        outputs = spec.call(pipe, [texts[i] for i in indices], len(indices), max_length, options)
+        results.append(list(outputs))
+    return restore_order(batches, results)
