@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidConfigError(f"bench needs a local model folder; {str(args.model)!r} is not one.")
     settings = settings_from_args(args)
     limit = args.limit or (24 if args.quick else None)
-    texts, gold = [], None
+    texts: list[str] = []
+    gold: list[str] | None = None
     if args.dataset:
         texts, gold = load_texts(args.dataset, args.text_column, args.label_column, limit, args.model)
     else:
