@@ -151,7 +151,8 @@ def _chain_build_seconds(manifest: dict[str, Any]) -> float:
     """Sum ``build_seconds`` over an artifact and its parents (export, optimize, quantize)."""
     from onnx_pipelines.cache import read_manifest
 
-    total, current = 0.0, manifest
+    total = 0.0
+    current: dict[str, Any] | None = manifest
     while current:
         total += float(current.get("build_seconds", 0.0))
         parent = current.get("parent")
@@ -225,12 +226,13 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
 
     candidate = prepared.candidate
     spec = get_task(task)
+    pipeline_task: Any = spec.pipeline_task
     if candidate.kind is CandidateKind.PYTORCH:
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        return transformers.pipeline(spec.pipeline_task, model=model)  # type: ignore[call-overload]
+        return transformers.pipeline(pipeline_task, model=model)
     if candidate.kind is CandidateKind.OPTIMUM_DOCS:
         import onnxruntime
 
@@ -241,9 +243,7 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
         ort_model = spec.load_ort_class().from_pretrained(prepared.model_dir, file_name=prepared.model_file,
                                                           session_options=options)
         tokenizer = transformers.AutoTokenizer.from_pretrained(prepared.model_dir)
-        return transformers.pipeline(  # type: ignore[call-overload]
-            spec.pipeline_task, model=ort_model, tokenizer=tokenizer
-        )
+        return transformers.pipeline(pipeline_task, model=ort_model, tokenizer=tokenizer)
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")

@@ -57,8 +57,8 @@ class StepPrinter:
     def __call__(self, message: str) -> None:
         if self.quiet:
             return
-        elapsed = time.perf_counter() - self.started
-        print(f"[{int(elapsed // 60):02d}:{elapsed % 60:04.1f}] {message} ...", file=sys.stderr, flush=True)
+        minutes, seconds = divmod(round(time.perf_counter() - self.started, 1), 60)  # never "[06:60.0]"
+        print(f"[{int(minutes):02d}:{seconds:04.1f}] {message} ...", file=sys.stderr, flush=True)
 
 
 def copy_folder_atomically(src: Path, dst: Path) -> None:

@@ -56,10 +56,12 @@ class OnnxPipelineMixin:
             self._inputs_of = (session, inputs)
         feed = {}
         for name, dtype in self._inputs_of[1]:
-            value = encoded.get(name)
+            value: Any = encoded.get(name)
             if value is None and name == "token_type_ids":
                 value = np.zeros_like(np.asarray(encoded["input_ids"]))
-            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)  # type: ignore[union-attr]
+            elif value is None:
+                value = encoded[name]  # KeyError naming the missing input
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
             feed[name] = array if array.dtype == dtype else array.astype(dtype)
         return session.run(output_names, feed)
 

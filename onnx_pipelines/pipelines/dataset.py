@@ -126,8 +126,8 @@ def _length_limit(pipe: Any, call_kwargs: Mapping[str, Any]) -> int | None:
         return None
     if call_kwargs.get("max_length"):
         return int(call_kwargs["max_length"])
-    pooling = getattr(pipe, "pooling", None)
-    if getattr(pooling, "max_seq_length", None):
-        return int(pooling.max_seq_length)  # type: ignore[union-attr]
+    pooled_limit = getattr(getattr(pipe, "pooling", None), "max_seq_length", None)
+    if pooled_limit:
+        return int(pooled_limit)
     limit = getattr(pipe.tokenizer, "model_max_length", None)
     return int(limit) if limit and limit < 1_000_000 else None

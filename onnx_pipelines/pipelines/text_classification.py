@@ -72,9 +72,9 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         return [results[0]] if isinstance(inputs, str) and "top_k" not in kwargs else results[0]
 
     def _logits(self, chunk: Sequence[Any], tokenizer_kwargs: Mapping[str, Any]) -> Any:
+        tokenizer: Any = self.tokenizer
         if isinstance(chunk[0], dict):
-            encoded = self.tokenizer(  # type: ignore[misc]
-                [c["text"] for c in chunk], [c["text_pair"] for c in chunk], padding=True,
+            encoded = tokenizer([c["text"] for c in chunk], [c["text_pair"] for c in chunk], padding=True,
                                      return_tensors="np", **tokenizer_kwargs)
         else:
             encoded = self._encode_texts(list(chunk), tokenizer_kwargs)
@@ -82,18 +82,20 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
 
     def _encode_texts(self, texts: list[str], tokenizer_kwargs: Mapping[str, Any]) -> Any:
         """Tokenize, cutting texts far longer than the truncation length first (see ``truncation.py``)."""
+        tokenizer: Any = self.tokenizer
         max_length = self._truncation_length(tokenizer_kwargs)
         if max_length:
             cut = cut_texts(texts, max_length)
             if any(c is not t for c, t in zip(cut, texts, strict=True)):
-                encoded = self.tokenizer(cut, padding=True, return_tensors="np", **tokenizer_kwargs)  # type: ignore[misc]
+                encoded = tokenizer(cut, padding=True, return_tensors="np", **tokenizer_kwargs)
                 filled = encoded["attention_mask"].sum(axis=1) >= max_length
                 if all(filled[i] for i, (c, t) in enumerate(zip(cut, texts, strict=True)) if c is not t):
                     return encoded
-        return self.tokenizer(texts, padding=True, return_tensors="np", **tokenizer_kwargs)  # type: ignore[misc]
+        return tokenizer(texts, padding=True, return_tensors="np", **tokenizer_kwargs)
 
     def _truncation_length(self, tokenizer_kwargs: Mapping[str, Any]) -> int | None:
         if tokenizer_kwargs.get("truncation") not in (True, "longest_first", "only_first"):
             return None
-        limit = tokenizer_kwargs.get("max_length") or self.tokenizer.model_max_length  # type: ignore[union-attr]
+        tokenizer: Any = self.tokenizer
+        limit = tokenizer_kwargs.get("max_length") or tokenizer.model_max_length
         return int(limit) if limit and limit < 100_000 else None
