@@ -128,3 +128,21 @@ def test_demo_runs_offline_and_reports_parity_and_speed(artifact_cache):
     assert float(rows["onnx fp32"][0]) >= 0.9999 and float(rows["onnx O2"][0]) >= 0.9999
     assert float(rows["onnx O2+int8-dynamic"][0]) >= 0.98
     assert all(float(values[3]) > 0 for values in rows.values())  # every candidate was timed
+
+
+def test_help_does_not_import_torch_or_transformers():
+    """`onnx-pipelines --help` builds every parser without the heavy libraries, so it answers at once."""
+    code = ("import sys; from onnx_pipelines.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'optimum', 'onnxruntime') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_predict_rejects_an_unknown_aggregation_strategy_before_loading(tmp_path, capsys):
+    code = main(["predict", str(tmp_path / "never-loaded"), "--task", "token-classification",
+                 "--aggregation-strategy", "loudest", "--text", "Angela Merkel visited Paris."])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'loudest' is not one of none, simple, first, average, max" in err
+    assert err.count("\n") == 1

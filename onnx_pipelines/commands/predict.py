@@ -17,11 +17,10 @@ from onnx_pipelines.commands.common import (
     add_variant_options,
 )
 from onnx_pipelines.errors import InvalidInputError
-from onnx_pipelines.pipeline import load_pipeline
-from onnx_pipelines.pipelines.question_answering import QA_FIELDS, qa_examples
-from onnx_pipelines.pipelines.token_classification import AGGREGATION_STRATEGIES
-from onnx_pipelines.pipelines.zero_shot import check_candidate_labels
 from onnx_pipelines.tasks import TaskSpec, get_task
+
+# The pipelines import transformers (and torch): they are imported when the command runs, so that
+# `onnx-pipelines --help` stays instant.
 
 EPILOG = """\
 examples:
@@ -75,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-file", type=Path, help="a file with one text per line")
     parser.add_argument("--top-k", type=int, default=None,
                         help="labels per text (text-classification) or answers per question (question-answering)")
-    parser.add_argument("--aggregation-strategy", choices=AGGREGATION_STRATEGIES, default=None,
+    parser.add_argument("--aggregation-strategy", default=None, type=str.lower,
                         help="token-classification: none (one row per token), simple, first, average or max")
     parser.add_argument("--stride", type=int, default=None,
                         help="token-classification: overlap in tokens of windows over long texts (needs aggregation)")
@@ -97,8 +96,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from onnx_pipelines.pipeline import load_pipeline
+    from onnx_pipelines.pipelines.token_classification import AGGREGATION_STRATEGIES
+    from onnx_pipelines.pipelines.zero_shot import check_candidate_labels
+
     spec = get_task(args.task)
     _check_task_options(spec, args)
+    if args.aggregation_strategy is not None and args.aggregation_strategy not in AGGREGATION_STRATEGIES:
+        raise InvalidInputError(
+            f"--aggregation-strategy {args.aggregation_strategy!r} is not one of {', '.join(AGGREGATION_STRATEGIES)}."
+        )
     shown, inputs = _read_inputs(spec, args)
     call_kwargs = {k: getattr(args, k) for k in _CALL_KWARGS if getattr(args, k, None) is not None}
     for required in spec.required_options:  # fail before the (slow) export, not after it
@@ -112,11 +119,15 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     outputs = pipe(inputs, **call_kwargs)
-    if len(inputs) == 1 and spec.input_fields == QA_FIELDS:  # transformers unwraps a single QA answer
+    if len(inputs) == 1 and _takes_questions(spec):  # transformers unwraps a single QA answer
         outputs = [outputs]
     for item, output in zip(shown, outputs, strict=True):
         print(json.dumps({**item, "output": _jsonable(output)}))
     return 0
+
+
+def _takes_questions(spec: TaskSpec) -> bool:
+    return "question" in spec.input_fields
 
 
 def _check_task_options(spec: TaskSpec, args: argparse.Namespace) -> None:
@@ -128,7 +139,9 @@ def _check_task_options(spec: TaskSpec, args: argparse.Namespace) -> None:
 
 def _read_inputs(spec: TaskSpec, args: argparse.Namespace) -> tuple[list[dict[str, str]], list[Any]]:
     """What to print beside each output, and the pipeline inputs."""
-    if spec.input_fields == QA_FIELDS:
+    if _takes_questions(spec):
+        from onnx_pipelines.pipelines.question_answering import qa_examples
+
         if args.text or args.input_file:
             raise InvalidInputError("question-answering takes --question and --context, not --text/--input-file.")
         if not args.question or not args.context:
