@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,44 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, bbc_model: Path) -
     BertForSequenceClassification(config).eval().save_pretrained(folder)
     AutoTokenizer.from_pretrained(bbc_model).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifact cache of the tests/test_tasks_* modules; docs/tasks.md's examples reuse it."""
+    return tmp_path_factory.getbasetemp() / "tasks-cache"
+
+
+def seeded_head(tmp_path_factory: pytest.TempPathFactory, minilm: Path, name: str, head_class: str,
+                **config: Any) -> Path:
+    """The real all-MiniLM-L6-v2 weights under a task head initialised with a fixed seed.
+
+    No fine-tuned checkpoint of these heads is available offline: their outputs carry no meaning, but
+    tokenization, export and decoding run exactly as with a trained model. The folder name is fixed
+    (the cache groups artifacts by folder name + content): docs/tasks.md's example builds the same folders.
+    """
+    import torch
+    import transformers
+
+    folder = tmp_path_factory.getbasetemp() / name
+    if not folder.is_dir():
+        torch.manual_seed(0)
+        getattr(transformers, head_class).from_pretrained(minilm, **config).save_pretrained(folder)
+        transformers.AutoTokenizer.from_pretrained(minilm).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def qa_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) -> Path:
+    """An extractive question-answering head (``qa_outputs``) on MiniLM, seeded."""
+    return seeded_head(tmp_path_factory, minilm_model, "minilm-qa-seeded", "BertForQuestionAnswering")
+
+
+NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
+
+
+@pytest.fixture(scope="session")
+def nli_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) -> Path:
+    """An NLI head (contradiction / neutral / entailment) on MiniLM, seeded, for zero-shot classification."""
+    return seeded_head(tmp_path_factory, minilm_model, "minilm-nli-seeded", "BertForSequenceClassification",
+                       num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})

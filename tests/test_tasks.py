@@ -1,30 +1,112 @@
+"""The task registry: every task is data that resolves to real classes, and checks run before export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import pytest
+from transformers import AutoTokenizer, Pipeline
+from transformers.pipelines import SUPPORTED_TASKS
 
-from onnx_pipelines.errors import UnsupportedTaskError
-from onnx_pipelines.tasks import TASKS, get_task, infer_task, supported_tasks
+from onnx_pipelines.errors import InvalidModelError, TaskMismatchError, UnsupportedTaskError
+from onnx_pipelines.export import VALIDATION_INPUTS, check_head, validation_batches
+from onnx_pipelines.tasks import TASKS, VALIDATION_INPUT_KINDS, TaskSpec, get_task, infer_task, supported_tasks
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+NEW_TASKS = ("token-classification", "question-answering", "zero-shot-classification", "feature-extraction")
 
 
-def test_every_task_resolves_its_classes():
-    for spec in TASKS.values():
-        assert spec.load_ort_class().__name__ == spec.ort_model_class
-        assert spec.load_torch_class().__name__ == spec.torch_model_class
-        assert spec.load_pipeline_class().__name__ == spec.pipeline_class.rsplit(".", 1)[1]
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_resolves_to_real_classes(name: str) -> None:
+    spec = TASKS[name]
+    assert spec.load_ort_class().__name__ == spec.ort_model_class
+    assert spec.load_torch_class().__name__ == spec.torch_model_class
+    assert spec.pipeline_task in SUPPORTED_TASKS
+    # The new tasks keep transformers' behaviour: their classes subclass transformers' own pipelines.
+    base = SUPPORTED_TASKS[spec.pipeline_task]["impl"] if name in NEW_TASKS else Pipeline
+    assert issubclass(spec.load_pipeline_class(), base)
+    assert spec.output_names[0] == spec.output_name
+    assert set(spec.validation_inputs) <= set(VALIDATION_INPUTS)
 
 
-def test_unknown_task_lists_supported_ones():
+def test_new_tasks_are_registered_with_aliases() -> None:
+    assert set(NEW_TASKS) <= set(supported_tasks())
+    assert get_task("NER").name == "token-classification"
+    assert get_task("zero-shot").name == "zero-shot-classification"
+    assert get_task("question-answering").output_names == ("start_logits", "end_logits")
+    assert get_task("Sentiment-Analysis").name == "text-classification"
+
+
+def test_unknown_task_lists_every_supported_one() -> None:
     with pytest.raises(UnsupportedTaskError) as info:
-        get_task("image-captioning")
+        get_task("summarization")
     for name in supported_tasks():
         assert name in str(info.value)
     assert isinstance(info.value, ValueError)
-
-
-def test_aliases_and_case():
-    assert get_task("Sentiment-Analysis").name == "text-classification"
     with pytest.raises(UnsupportedTaskError, match="must be a string"):
-        get_task(None)
+        get_task(None)  # type: ignore[arg-type]
 
 
-def test_infer_task_from_architectures():
-    assert infer_task({"architectures": ["BertForSequenceClassification"]}).name == "text-classification"
-    assert infer_task({"architectures": ["BertModel"]}).name == "sentence-embeddings"
+def test_validation_kinds_are_checked() -> None:
+    assert set(VALIDATION_INPUT_KINDS) == set(VALIDATION_INPUTS)
+    fields = {k: v for k, v in vars(TASKS["text-classification"]).items()}
+    with pytest.raises(ValueError, match="validation_inputs"):
+        TaskSpec(**{**fields, "validation_inputs": ("images",)})
+
+
+@pytest.mark.parametrize(
+    ("architecture", "task"),
+    [
+        ("BertForTokenClassification", "token-classification"),
+        ("BertForQuestionAnswering", "question-answering"),
+        ("BertForSequenceClassification", "text-classification"),
+        ("BertModel", "sentence-embeddings"),
+    ],
+)
+def test_infer_task_from_the_head(architecture: str, task: str) -> None:
+    assert infer_task({"architectures": [architecture]}).name == task
+
+
+def test_head_mismatch_names_the_tasks_that_fit() -> None:
+    config = {"architectures": ["BertForTokenClassification"], "id2label": {"0": "O"}}
+    with pytest.raises(TaskMismatchError, match="token-classification") as info:
+        check_head(config, get_task("question-answering"), Path("ner"))
+    assert "zero-shot" not in str(info.value)
+
+
+def test_zero_shot_without_entailment_label_fails_before_export() -> None:
+    config = {"architectures": ["BertForSequenceClassification"], "id2label": {"0": "business", "1": "sport"}}
+    with pytest.raises(InvalidModelError, match="entailment"):
+        check_head(config, get_task("zero-shot-classification"), Path("bbc"))
+    check_head({**config, "id2label": {"0": "contradiction", "1": "entailment"}},
+               get_task("zero-shot-classification"), Path("nli"))
+
+
+def test_question_context_validation_keeps_the_question_whole() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(SHARED / "models" / "bbc-news-minilm")
+    (batch,) = validation_batches(tokenizer, kinds=("question-context",))
+    assert batch["input_ids"].shape[1] == 384  # the long context is cut to the QA window
+    longest = batch["attention_mask"].sum(1).argmax()
+    segments = batch["token_type_ids"][longest]
+    assert segments[1:].tolist().count(0) >= 3  # question tokens kept (segment 0), context truncated
+    assert validation_batches(tokenizer, with_pairs=True)[1]["token_type_ids"].max() == 1
+
+
+def test_docs_tasks_examples_run(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """The ```python blocks of docs/tasks.md run as written, in order, in one namespace."""
+    import re
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "tasks.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 5
+    for name in ("conll-ner-minilm", "bbc-news-minilm"):
+        (tmp_path / name).symlink_to(SHARED / "models" / name)
+    monkeypatch.chdir(tmp_path)
+    # The cache the other test_tasks_* modules fill: the examples reuse their exports.
+    monkeypatch.setenv("ONNX_PIPELINES_CACHE", str(tmp_path_factory.getbasetemp() / "tasks-cache"))
+    namespace: dict = {}
+    for number, block in enumerate(blocks, 1):
+        try:
+            exec(compile(block, f"tasks.md#block{number}", "exec"), namespace)
+        except Exception as error:  # name the block that failed
+            raise AssertionError(f"docs/tasks.md block {number} failed: {error!r}\n{block}") from error

