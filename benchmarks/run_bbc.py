@@ -2,7 +2,7 @@
 
 Usage (from the repository root, with ../shared beside it):
 
-    python benchmarks/run_bbc.py                       # full run (~1 h on 2 busy cores), into bench-results/bbc
+    python benchmarks/run_bbc.py                       # full run (~30 min on 2 idle cores), into bench-results/bbc
     python benchmarks/run_bbc.py --quick               # smoke run (a few minutes)
     python benchmarks/run_bbc.py --output /tmp/bbc --rounds 3   # any `onnx-pipelines bench` flag passes through
 
