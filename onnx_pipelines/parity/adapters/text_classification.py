@@ -10,6 +10,12 @@ import numpy as np
 from onnx_pipelines.data import encode_labels
 from onnx_pipelines.parity.adapters.base import AdapterContext, MetricSpec, OutputSpec, Predictions, TaskAdapter
 
+#: Accuracy and macro-F1 on gold labels: the metrics of every single-label classification adapter.
+CLASSIFICATION_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(name="accuracy", metric="accuracy", key="accuracy"),
+    MetricSpec(name="macro_f1", metric="f1", key="f1", kwargs={"average": "macro"}),
+)
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, computed in float64 so that ties and margins are stable."""
@@ -32,10 +38,7 @@ class TextClassificationAdapter(TaskAdapter):
     label_role = "label"
     model_outputs = ("logits",)
     compared = (OutputSpec("logits"),)
-    metrics = (
-        MetricSpec(name="accuracy", metric="accuracy", key="accuracy"),
-        MetricSpec(name="macro_f1", metric="f1", key="f1", kwargs={"average": "macro"}),
-    )
+    metrics = CLASSIFICATION_METRICS
 
     def predict(self, outputs: Sequence[Mapping[str, np.ndarray]], ctx: AdapterContext) -> Predictions:
         logits = np.stack([np.asarray(o["logits"], dtype=np.float64).reshape(-1) for o in outputs])

@@ -9,8 +9,8 @@ import numpy as np
 
 from onnx_pipelines.data import encode_labels
 from onnx_pipelines.errors import InvalidConfigError
-from onnx_pipelines.parity.adapters.base import AdapterContext, MetricSpec, OutputSpec, Predictions, TaskAdapter
-from onnx_pipelines.parity.adapters.text_classification import softmax
+from onnx_pipelines.parity.adapters.base import AdapterContext, OutputSpec, Predictions, TaskAdapter
+from onnx_pipelines.parity.adapters.text_classification import CLASSIFICATION_METRICS, softmax
 
 
 class ZeroShotAdapter(TaskAdapter):
@@ -30,10 +30,7 @@ class ZeroShotAdapter(TaskAdapter):
     label_role = "label"
     model_outputs = ("logits",)
     compared = (OutputSpec("logits"),)
-    metrics = (
-        MetricSpec(name="accuracy", metric="accuracy", key="accuracy"),
-        MetricSpec(name="macro_f1", metric="f1", key="f1", kwargs={"average": "macro"}),
-    )
+    metrics = CLASSIFICATION_METRICS
 
     def candidates(self, ctx: AdapterContext) -> list[str]:
         """The candidate labels of the run."""
