@@ -23,13 +23,30 @@ def docs_workdir(tmp_path, monkeypatch, bbc_model, shared_dir, artifact_cache):
     return tmp_path
 
 
-@pytest.mark.parametrize("page", TESTED_PAGES)
-def test_doc_code_runs(page, docs_workdir):
-    blocks = python_blocks(DOCS / page)
-    assert blocks, f"{page} has no python examples"
+def run_blocks(page: str, blocks: list[str]) -> None:
+    """Execute ``blocks`` in order in one namespace, naming the block that fails."""
     namespace: dict = {}
     for number, block in enumerate(blocks, 1):
         try:
             exec(compile(block, f"{page}#block{number}", "exec"), namespace)
         except Exception as error:  # name the block that failed
             raise AssertionError(f"{page} block {number} failed: {error!r}\n{block}") from error
+
+
+@pytest.mark.parametrize("page", TESTED_PAGES)
+def test_doc_code_runs(page, docs_workdir):
+    blocks = python_blocks(DOCS / page)
+    assert blocks, f"{page} has no python examples"
+    run_blocks(page, blocks)
+
+
+def test_tasks_page_examples_run(tmp_path, monkeypatch, shared_dir, tasks_cache):
+    """docs/tasks.md: one example per task, against the real models (and the seeded QA/NLI heads it builds)."""
+    blocks = python_blocks(DOCS / "tasks.md")
+    assert len(blocks) == 5
+    for name in ("conll-ner-minilm", "bbc-news-minilm"):
+        (tmp_path / name).symlink_to(shared_dir / "models" / name)
+    monkeypatch.chdir(tmp_path)
+    # The cache of the tests/test_tasks_* modules: the examples and those tests share their exports.
+    monkeypatch.setenv("ONNX_PIPELINES_CACHE", str(tasks_cache))
+    run_blocks("tasks.md", blocks)

@@ -90,23 +90,3 @@ def test_question_context_validation_keeps_the_question_whole() -> None:
     segments = batch["token_type_ids"][longest]
     assert segments[1:].tolist().count(0) >= 3  # question tokens kept (segment 0), context truncated
     assert validation_batches(tokenizer, with_pairs=True)[1]["token_type_ids"].max() == 1
-
-
-def test_docs_tasks_examples_run(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
-    """The ```python blocks of docs/tasks.md run as written, in order, in one namespace."""
-    import re
-
-    page = Path(__file__).resolve().parents[1] / "docs" / "tasks.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
-    assert len(blocks) == 5
-    for name in ("conll-ner-minilm", "bbc-news-minilm"):
-        (tmp_path / name).symlink_to(SHARED / "models" / name)
-    monkeypatch.chdir(tmp_path)
-    # The cache the other test_tasks_* modules fill: the examples reuse their exports.
-    monkeypatch.setenv("ONNX_PIPELINES_CACHE", str(tmp_path_factory.getbasetemp() / "tasks-cache"))
-    namespace: dict = {}
-    for number, block in enumerate(blocks, 1):
-        try:
-            exec(compile(block, f"tasks.md#block{number}", "exec"), namespace)
-        except Exception as error:  # name the block that failed
-            raise AssertionError(f"docs/tasks.md block {number} failed: {error!r}\n{block}") from error
