@@ -6,7 +6,6 @@ Example:
     >>> clf(["some text", "another"])  # doctest: +SKIP
 """
 
-from onnx_pipelines.batching import length_sorted_batches, restore_order
 from onnx_pipelines.cache import Artifact, ArtifactCache, default_cache_dir
 from onnx_pipelines.config import CalibrationMethod, Variant, detect_cpu_isa, parse_variants
 from onnx_pipelines.errors import (
@@ -24,7 +23,8 @@ from onnx_pipelines.errors import (
     UnsupportedArchitectureError,
     UnsupportedTaskError,
 )
-from onnx_pipelines.inspect import OnnxReport, inspect_onnx
+from onnx_pipelines.graph_info import OnnxReport, inspect_onnx
+from onnx_pipelines.length_batches import length_sorted_batches, restore_order
 from onnx_pipelines.pipeline import load_pipeline
 from onnx_pipelines.runtime import RuntimeSettings, resolve_provider
 from onnx_pipelines.tasks import TaskSpec, get_task, supported_tasks

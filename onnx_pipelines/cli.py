@@ -24,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.predict",
     "onnx_pipelines.commands.parity",
     "onnx_pipelines.commands.bench",
-    "onnx_pipelines.serving.cli",
+    "onnx_pipelines.commands.serve",
 )
 
 EPILOG = """\

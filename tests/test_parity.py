@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from onnx_pipelines.data import ColumnMapping
+from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.parity import CalibrationSettings, ParityReport, evaluate_parity
 from onnx_pipelines.parity.report import SCHEMA_VERSION
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from onnx_pipelines.data import ColumnMapping
 from onnx_pipelines.errors import DatasetError, InvalidConfigError
+from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
 
 POOL = Dataset.from_dict({"text": [f"article number {i}" for i in range(20)]})

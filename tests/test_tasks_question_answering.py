@@ -156,7 +156,7 @@ def qa_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_parity_compares_start_end_logits_answers_and_squad(qa_model_dir: Path, tasks_cache: Path,
                                                             qa_dataset: Path, qa_torch) -> None:
-    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.eval_data import ColumnMapping
     from onnx_pipelines.metrics import load_metric
     from onnx_pipelines.parity import evaluate_parity
 
@@ -179,8 +179,8 @@ def test_parity_compares_start_end_logits_answers_and_squad(qa_model_dir: Path, 
 
 
 def test_parity_needs_gold_answers_on_every_row(qa_model_dir: Path, tasks_cache: Path, tmp_path: Path) -> None:
-    from onnx_pipelines.data import ColumnMapping
     from onnx_pipelines.errors import DatasetError
+    from onnx_pipelines.eval_data import ColumnMapping
     from onnx_pipelines.parity import evaluate_parity
 
     data = tmp_path / "qa.jsonl"

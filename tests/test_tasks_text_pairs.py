@@ -102,7 +102,7 @@ def test_predict_cli_rejects_unmatched_pairs(tasks_cache: Path, capsys) -> None:
 
 
 def test_parity_uses_the_text_pair_column(tasks_cache: Path, clf_torch, tmp_path: Path) -> None:
-    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.eval_data import ColumnMapping
     from onnx_pipelines.parity import evaluate_parity
 
     labels = {v: k for k, v in clf_torch.model.config.id2label.items()}

@@ -155,8 +155,8 @@ def test_parity_cli_reports_entities_logits_and_seqeval(tasks_cache: Path, conll
 
 
 def test_parity_rejects_rows_whose_words_and_tags_differ(tmp_path: Path) -> None:
-    from onnx_pipelines.data import ColumnMapping
     from onnx_pipelines.errors import DatasetError
+    from onnx_pipelines.eval_data import ColumnMapping
     from onnx_pipelines.parity import evaluate_parity
 
     bad = tmp_path / "bad.jsonl"

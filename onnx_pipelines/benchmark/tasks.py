@@ -61,7 +61,7 @@ def _classify(pipe: Any, texts: Any, batch_size: int, max_length: int, options: 
 
 def _classify_dataset(pipe: Any, texts: Sequence[str], batch_size: int, max_tokens: int, max_length: int,
                       options: Options) -> list[Any]:
-    from onnx_pipelines.pipelines.dataset import predict_dataset
+    from onnx_pipelines.pipelines.dataset_prediction import predict_dataset
 
     return list(predict_dataset(pipe, list(texts), max_batch_size=batch_size, max_tokens=max_tokens, truncation=True,
                                 max_length=max_length))
@@ -159,7 +159,7 @@ def get_bench_task(task: str, options: Options | None = None) -> BenchTask:
 def run_in_length_order(spec: BenchTask, pipe: Any, texts: Sequence[str], *, batch_size: int, max_tokens: int,
                         max_length: int, options: Options) -> list[Any]:
     """Length-aware batching for any task: similar lengths together, results back in input order."""
-    from onnx_pipelines.batching import length_sorted_batches, restore_order
+    from onnx_pipelines.length_batches import length_sorted_batches, restore_order
 
     lengths = [len(ids) for ids in pipe.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
     batches = length_sorted_batches(lengths, max_batch_size=batch_size, max_tokens=max_tokens)

@@ -139,7 +139,7 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
 def _calibration_dataset(args: argparse.Namespace) -> object:
     if not args.calibration_data:
         raise InvalidConfigError("--quantize static needs --calibration-data FILE (texts to calibrate on).")
-    from onnx_pipelines.data import ColumnMapping, load_eval_dataset
+    from onnx_pipelines.eval_data import ColumnMapping, load_eval_dataset
 
     return load_eval_dataset(args.calibration_data, columns=ColumnMapping(text=args.text_column, label=None),
                              limit=args.calibration_samples)

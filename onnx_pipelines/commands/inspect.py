@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from onnx_pipelines.inspect import inspect_onnx
+from onnx_pipelines.graph_info import inspect_onnx
 
 EPILOG = """\
 examples:

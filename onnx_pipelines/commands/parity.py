@@ -134,7 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onnx_pipelines.data import ColumnMapping
+    from onnx_pipelines.eval_data import ColumnMapping
     from onnx_pipelines.parity import CalibrationSettings, Thresholds, evaluate_parity
 
     task = args.task or _infer_task(args.model)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from onnx_pipelines.config import CalibrationMethod
-from onnx_pipelines.data import ColumnMapping, load_eval_dataset
 from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.eval_data import ColumnMapping, load_eval_dataset
 from onnx_pipelines.parity.report import Calibration
 
 

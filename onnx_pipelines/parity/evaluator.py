@@ -3,8 +3,8 @@
 ``evaluate_parity`` (a template method, like ``evaluate``'s ``Evaluator.compute``) always runs:
 
 1. check the inputs (task, adapter, model, variants) before anything slow;
-2. load the rows (:func:`onnx_pipelines.data.load_eval_dataset`) and tokenize them once into
-   length-sorted batches (:mod:`onnx_pipelines.batching`): the *same* batches feed every model;
+2. load the rows (:func:`onnx_pipelines.eval_data.load_eval_dataset`) and tokenize them once into
+   length-sorted batches (:mod:`onnx_pipelines.length_batches`): the *same* batches feed every model;
 3. run the PyTorch reference;
 4. for each variant: build it through the artifact cache (as ``load_pipeline`` does), run it, compare
    its raw outputs with the reference's, derive predictions, score the metric, apply the thresholds;
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from onnx_pipelines import __version__
-from onnx_pipelines.batching import restore_order
 from onnx_pipelines.config import Variant
-from onnx_pipelines.data import ColumnMapping
 from onnx_pipelines.errors import InvalidConfigError, ParityError
+from onnx_pipelines.eval_data import ColumnMapping
+from onnx_pipelines.length_batches import restore_order
 from onnx_pipelines.parity.adapters import AdapterContext, Predictions
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
 from onnx_pipelines.parity.compare import compare_outputs

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.batching import length_sorted_batches
 from onnx_pipelines.config import Variant
-from onnx_pipelines.data import ColumnMapping, load_eval_dataset
 from onnx_pipelines.errors import InvalidConfigError, InvalidModelError
+from onnx_pipelines.eval_data import ColumnMapping, load_eval_dataset
+from onnx_pipelines.length_batches import length_sorted_batches
 from onnx_pipelines.model_source import ModelSource
 from onnx_pipelines.parity.adapters import AdapterContext, TaskAdapter, get_adapter
 from onnx_pipelines.parity.calibration import CalibrationSettings

@@ -28,9 +28,9 @@ class OnnxPipelineMixin:
                         column: str = "text", **call_kwargs: Any) -> Any:
         """Run over a whole dataset with length-aware batching, results in input order.
 
-        See :func:`onnx_pipelines.pipelines.dataset.predict_dataset` for the arguments.
+        See :func:`onnx_pipelines.pipelines.dataset_prediction.predict_dataset` for the arguments.
         """
-        from onnx_pipelines.pipelines.dataset import predict_dataset
+        from onnx_pipelines.pipelines.dataset_prediction import predict_dataset
 
         return predict_dataset(self, texts_or_dataset, max_batch_size=max_batch_size, max_tokens=max_tokens,
                                column=column, **call_kwargs)

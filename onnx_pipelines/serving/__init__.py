@@ -1,6 +1,6 @@
 """HTTP serving of onnx-pipelines models (install with the ``serve`` extra).
 
-The app factories are imported on first use, so ``onnx_pipelines.serving.cli`` and ``.settings``
+The app factories are imported on first use, so ``onnx_pipelines.commands.serve`` and ``.settings``
 load without FastAPI installed::
 
     from onnx_pipelines.serving import create_app

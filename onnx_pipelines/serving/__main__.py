@@ -1,5 +1,5 @@
 """``python -m onnx_pipelines.serving MODEL --task TASK``: the ``onnx-pipelines serve`` command."""
 
-from onnx_pipelines.serving.cli import main
+from onnx_pipelines.commands.serve import main
 
 raise SystemExit(main())

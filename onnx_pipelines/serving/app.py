@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from onnx_pipelines import __version__
 from onnx_pipelines.errors import OnnxPipelinesError
-from onnx_pipelines.serving.batching import Batcher
+from onnx_pipelines.serving.batcher import Batcher
 from onnx_pipelines.serving.metrics import ServingMetrics
 from onnx_pipelines.serving.middleware import MetricsMiddleware, PayloadLimitMiddleware
 from onnx_pipelines.serving.responses import (

@@ -7,7 +7,7 @@ what differs, as class attributes (data) and a few small hooks:
 
 =====================  ======================================================================
 ``task``               the task name it serves (a key of :data:`onnx_pipelines.tasks.TASKS`)
-``input_roles``        :class:`~onnx_pipelines.data.ColumnMapping` roles the rows must have
+``input_roles``        :class:`~onnx_pipelines.eval_data.ColumnMapping` roles the rows must have
 ``optional_roles``     roles used when the user maps them (e.g. ``text_pair``)
 ``label_role``         the role holding gold labels, or ``None`` for tasks without labels
 ``model_outputs``      raw output names fetched from both models (``logits``, ``start_logits``...)
@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from onnx_pipelines.data import ColumnMapping
+from onnx_pipelines.eval_data import ColumnMapping
 
 
 @dataclass(frozen=True)

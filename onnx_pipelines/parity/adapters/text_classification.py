@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.data import encode_labels
+from onnx_pipelines.eval_data import encode_labels
 from onnx_pipelines.parity.adapters.base import AdapterContext, MetricSpec, OutputSpec, Predictions, TaskAdapter
 
 #: Accuracy and macro-F1 on gold labels: the metrics of every single-label classification adapter.

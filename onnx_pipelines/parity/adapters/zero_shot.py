@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.data import encode_labels
 from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.eval_data import encode_labels
 from onnx_pipelines.parity.adapters.base import AdapterContext, OutputSpec, Predictions, TaskAdapter
 from onnx_pipelines.parity.adapters.text_classification import CLASSIFICATION_METRICS, softmax
 

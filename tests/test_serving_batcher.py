@@ -17,7 +17,7 @@ from onnx_pipelines.errors import (  # noqa: E402
     ServerOverloadedError,
     ServerShuttingDownError,
 )
-from onnx_pipelines.serving.batching import Batcher  # noqa: E402
+from onnx_pipelines.serving.batcher import Batcher  # noqa: E402
 from onnx_pipelines.serving.settings import ServingSettings  # noqa: E402
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from onnx_pipelines import cli as main_cli
+from onnx_pipelines.commands import serve as cli
 from onnx_pipelines.errors import InvalidConfigError
-from onnx_pipelines.serving import cli
 from onnx_pipelines.serving.loading import model_options_from_env
 from onnx_pipelines.serving.settings import ServingSettings
 
@@ -112,7 +112,7 @@ def test_bad_configuration_exits_with_code_2(
 
 def test_importing_the_serve_command_is_cheap() -> None:
     heavy = "{'fastapi', 'uvicorn', 'starlette', 'pydantic', 'torch', 'transformers'}"
-    code = f"import sys, onnx_pipelines.serving.cli; sys.exit(bool({heavy} & set(sys.modules)))"
+    code = f"import sys, onnx_pipelines.commands.serve; sys.exit(bool({heavy} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 

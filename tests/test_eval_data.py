@@ -1,4 +1,4 @@
-"""Tests of onnx_pipelines.data on the real datasets in ../shared/data."""
+"""Tests of onnx_pipelines.eval_data on the real datasets in ../shared/data."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import datasets
 import pytest
 
-from onnx_pipelines.data import ROLES, ColumnMapping, encode_labels, load_eval_dataset
 from onnx_pipelines.errors import DatasetError, InvalidConfigError
+from onnx_pipelines.eval_data import ROLES, ColumnMapping, encode_labels, load_eval_dataset
 from tests.fresh_process import run_fresh_python
 
 NER_COLUMNS = ColumnMapping(tokens="tokens", tags="ner_tags", label=None)
@@ -340,7 +340,7 @@ def test_encode_labels_unknown_labels(bbc_dir: Path, bbc_label2id: dict[str, int
 # --- Hub names -------------------------------------------------------------------------------------
 
 _HUB_SCRIPT = """
-from onnx_pipelines.data import load_eval_dataset
+from onnx_pipelines.eval_data import load_eval_dataset
 from onnx_pipelines.errors import DatasetError
 
 try:

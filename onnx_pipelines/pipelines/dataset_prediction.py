@@ -3,7 +3,7 @@
 transformers' pipelines batch items in the order given and pad each batch to its longest item, so a
 batch holding one 512-token article and 31 short ones pays for 32 x 512 tokens. :func:`predict_dataset`
 tokenizes once to learn each item's length, groups items of similar length under a padded-token budget
-(:func:`~onnx_pipelines.batching.length_sorted_batches`), runs the batches, and puts the results back in
+(:func:`~onnx_pipelines.length_batches.length_sorted_batches`), runs the batches, and puts the results back in
 input order. It works with any ``transformers`` text pipeline: ours, and the plain PyTorch ones.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines.batching import length_sorted_batches, restore_order
 from onnx_pipelines.errors import DatasetError, InvalidInputError
+from onnx_pipelines.length_batches import length_sorted_batches, restore_order
 from onnx_pipelines.pipelines.truncation import cut_texts
 
 #: Texts tokenized per call when measuring lengths (bounds the tokenizer's memory on huge datasets).

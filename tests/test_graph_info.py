@@ -1,7 +1,7 @@
 import pytest
 
 from onnx_pipelines.errors import CorruptModelError, ModelNotFoundError
-from onnx_pipelines.inspect import inspect_onnx
+from onnx_pipelines.graph_info import inspect_onnx
 from onnx_pipelines.pipeline import load_pipeline
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from onnx_pipelines.errors import DatasetError, InvalidInputError
 from onnx_pipelines.pipeline import load_pipeline
-from onnx_pipelines.pipelines.dataset import predict_dataset, token_lengths
+from onnx_pipelines.pipelines.dataset_prediction import predict_dataset, token_lengths
 
 
 @pytest.fixture(scope="module")
