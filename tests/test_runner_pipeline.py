@@ -1,0 +1,62 @@
+"""Our pipeline classes on OpenVINO: the same classes, the same answers as on ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from onnx_pipelines import load_pipeline
+from onnx_pipelines.openvino_runner import OpenVinoSettings
+from onnx_pipelines.runner_model import RunnerModel
+from onnx_pipelines.runner_pipeline import openvino_pipeline
+from onnx_pipelines.tasks import get_task
+
+pytest.importorskip("openvino", reason="needs the [openvino] extra")
+
+
+@pytest.fixture(scope="module")
+def bbc_ort(bbc_model: Path, artifact_cache: Path):
+    return load_pipeline("text-classification", bbc_model, cache_dir=artifact_cache)
+
+
+@pytest.mark.slow
+def test_text_classification_on_openvino_gives_ort_answers(bbc_ort, bbc_test_rows) -> None:
+    pipe = openvino_pipeline(get_task("text-classification"), bbc_ort.artifact, OpenVinoSettings("fp32"))
+    assert type(pipe) is type(bbc_ort)  # one set of pipeline classes
+    assert isinstance(pipe.model, RunnerModel)
+    assert (pipe.variant, pipe.runtime, pipe.precision) == ("openvino:fp32", "openvino", "fp32")
+    texts = [r["text"] for r in bbc_test_rows[::56]]
+    got, expected = pipe(texts, top_k=None), bbc_ort(texts, top_k=None)
+    for g, e in zip(got, expected, strict=True):
+        assert [x["label"] for x in g] == [x["label"] for x in e]
+        np.testing.assert_allclose([x["score"] for x in g], [x["score"] for x in e], atol=1e-4)
+    assert pipe(texts[0])[0]["label"] == bbc_ort(texts[0])[0]["label"]
+
+
+@pytest.mark.slow
+def test_sentence_embeddings_on_openvino(minilm_model: Path, artifact_cache: Path, bbc_test_rows) -> None:
+    ort = load_pipeline("sentence-embeddings", minilm_model, cache_dir=artifact_cache)
+    pipe = openvino_pipeline(get_task("sentence-embeddings"), ort.artifact, OpenVinoSettings("fp32"))
+    assert pipe.pooling == ort.pooling
+    texts = [r["text"][:300] for r in bbc_test_rows[:6]]
+    got, expected = pipe(texts), ort(texts)
+    assert got.shape == expected.shape == (6, 384)
+    cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine.min() > 0.99999
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_token_classification_on_openvino(conll_model: Path, artifact_cache: Path) -> None:
+    ort = load_pipeline("token-classification", conll_model, cache_dir=artifact_cache)
+    pipe = openvino_pipeline(get_task("token-classification"), ort.artifact, OpenVinoSettings("fp32"))
+    text = "Angela Merkel met Emmanuel Macron in Paris to discuss the European Union."
+    got, expected = pipe(text), ort(text)
+    def labels(entities: list[dict]) -> list[tuple]:
+        return [(e.get("entity_group") or e.get("entity"), e["word"], e["start"]) for e in entities]
+
+    assert got, "the NER model finds entities in this sentence"
+    assert labels(got) == labels(expected)
+    np.testing.assert_allclose([e["score"] for e in got], [e["score"] for e in expected], atol=1e-4)
