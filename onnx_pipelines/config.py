@@ -249,19 +249,23 @@ def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:
 
 @dataclass(frozen=True)
 class Variant:
-    """A named ONNX variant: optional graph optimization, then optional int8 quantization.
+    """A named variant: optional graph optimization, then optional int8 quantization, on a runtime.
 
-    Spelled ``fp32``, ``O1``..``O4``, ``int8-dynamic``, ``int8-static`` or ``O2+int8-dynamic`` etc.
+    Spelled ``fp32``, ``O1``..``O4``, ``int8-dynamic``, ``int8-static`` or ``O2+int8-dynamic`` etc. on ONNX
+    Runtime; ``openvino:fp32``, ``openvino:bf16``, ``openvino:int8`` (also ``openvino+int8``) on OpenVINO,
+    which reads the plain fp32 export and brings its own graph fusions and (NNCF) int8.
 
     Example:
         >>> Variant.parse("O2+int8-dynamic")
-        Variant(optimize='O2', quantize='dynamic')
-        >>> Variant.parse("fp32").name
-        'fp32'
+        Variant(optimize='O2', quantize='dynamic', runtime='onnxruntime', precision=None)
+        >>> Variant.parse("openvino+int8").name
+        'openvino:int8'
     """
 
     optimize: str | None = None
     quantize: str | None = None
+    runtime: str = "onnxruntime"
+    precision: str | None = None  # OpenVINO only: fp32, bf16 or int8
 
     def __post_init__(self) -> None:
         if self.optimize is not None and self.optimize not in OPTIMIZATION_LEVELS:
@@ -272,10 +276,29 @@ class Variant:
             raise InvalidConfigError(
                 f"Variant quantize mode {self.quantize!r} is not one of {', '.join(QUANTIZE_MODES)}."
             )
+        # --- runtime/precision (issue 15) ---
+        if self.runtime not in ("onnxruntime", "openvino"):
+            raise InvalidConfigError(f"Variant runtime {self.runtime!r} is not one of onnxruntime, openvino.")
+        if self.runtime == "openvino":
+            if self.optimize is not None or self.quantize is not None:
+                raise InvalidConfigError(
+                    "OpenVINO variants read the plain fp32 export (OpenVINO fuses the graph itself, and quantizes "
+                    "with NNCF): use openvino:fp32, openvino:bf16 or openvino:int8, without O1-O4 or int8-dynamic."
+                )
+            object.__setattr__(self, "precision", self.precision or "fp32")
+            if self.precision not in ("fp32", "bf16", "int8"):
+                raise InvalidConfigError(f"OpenVINO precision {self.precision!r} is not one of fp32, bf16, int8.")
+        elif self.precision is not None:
+            raise InvalidConfigError(
+                f"precision={self.precision!r} is for OpenVINO variants; on ONNX Runtime say int8-dynamic or "
+                "int8-static (bf16 has no ONNX Runtime CPU kernels on x86: use openvino:bf16)."
+            )
 
     @property
     def name(self) -> str:
-        """The canonical spelling, e.g. ``"O2+int8-dynamic"``."""
+        """The canonical spelling, e.g. ``"O2+int8-dynamic"`` or ``"openvino:bf16"``."""
+        if self.runtime == "openvino":
+            return f"openvino:{self.precision}"
         parts = [p for p in (self.optimize, f"int8-{self.quantize}" if self.quantize else None) if p]
         return "+".join(parts) if parts else "fp32"
 
@@ -289,6 +312,12 @@ class Variant:
         text = spec.strip()
         if not text:
             raise InvalidConfigError("Empty variant name; use e.g. fp32, O2, int8-dynamic, O2+int8-dynamic.")
+        head, _, rest = text.replace(":", "+", 1).partition("+")
+        if head.strip().lower() in ("openvino", "ov"):
+            precision = rest.strip().lower() or "fp32"
+            if precision not in ("fp32", "bf16", "int8"):
+                raise InvalidConfigError(_bad_variant(spec))
+            return cls(runtime="openvino", precision=precision)
         optimize: str | None = None
         quantize: str | None = None
         for part in text.split("+"):
@@ -312,7 +341,8 @@ class Variant:
 def _bad_variant(spec: str) -> str:
     return (
         f"Unknown variant {spec!r}. Use fp32, O1, O2, O3, O4, int8-dynamic, int8-static, "
-        "or an optimization level joined with a quantization, e.g. O2+int8-dynamic."
+        "an optimization level joined with a quantization, e.g. O2+int8-dynamic, or an OpenVINO variant: "
+        "openvino:fp32, openvino:bf16, openvino:int8."
     )
 
 

@@ -89,3 +89,18 @@ def test_fingerprints_are_json_safe_and_differ_by_setting():
     import json
 
     json.dumps(a)
+
+
+def test_openvino_variants_name_runtime_and_precision() -> None:
+    from onnx_pipelines.config import Variant, parse_variants
+
+    assert [v.name for v in parse_variants("openvino,openvino:bf16,openvino+int8,OV:fp32,O2")] == [
+        "openvino:fp32", "openvino:bf16", "openvino:int8", "O2"]
+    assert Variant.parse("openvino+int8") == Variant(runtime="openvino", precision="int8")
+    assert Variant.parse("O2+int8-dynamic").runtime == "onnxruntime"
+    with pytest.raises(InvalidConfigError, match="openvino:int8"):
+        Variant.parse("openvino:fp16")
+    with pytest.raises(InvalidConfigError, match="plain fp32 export"):
+        Variant(optimize="O2", runtime="openvino")
+    with pytest.raises(InvalidConfigError, match="openvino:bf16"):
+        Variant(precision="bf16")

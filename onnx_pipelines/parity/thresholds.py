@@ -9,6 +9,8 @@ precision       atol       min agreement  max metric drop   why
 ``fp32-approx`` 5e-3       0.99           0.5 points        O3 swaps GELU for its tanh approximation
                                                             (measured 1.3e-3 on MiniLM logits)
 ``fp16``        1e-2       0.99           0.5 points        O4 / fp16 graphs (GPU) keep 11 mantissa bits
+``bf16``        5e-2       0.99           0.5 points        OpenVINO bf16 (AVX512-BF16/AMX CPUs): 8 mantissa
+                                                            bits, fp32 accumulation
 ``int8``        --         0.97           1.0 point         int8 changes logits by design; judge it by
                                                             the answers it gives, not by tensors
 ==============  =========  =============  ================  ==========================================
@@ -25,7 +27,7 @@ from typing import Any
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError
 
-PRECISIONS: tuple[str, ...] = ("fp32", "fp32-approx", "fp16", "int8")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp32-approx", "fp16", "bf16", "int8")
 
 #: ONNX operators that only int8 graphs contain (QDQ, dynamic and QOperator formats).
 _INT8_OPS = frozenset({
@@ -70,12 +72,15 @@ DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
     "fp32": Thresholds(atol=1e-4, min_agreement=1.0, max_metric_drop=0.0),
     "fp32-approx": Thresholds(atol=5e-3, min_agreement=0.99, max_metric_drop=0.5),
     "fp16": Thresholds(atol=1e-2, min_agreement=0.99, max_metric_drop=0.5),
+    "bf16": Thresholds(atol=5e-2, min_agreement=0.99, max_metric_drop=0.5),
     "int8": Thresholds(atol=None, min_agreement=0.97, max_metric_drop=1.0),
 }
 
 
 def variant_precision(variant: Variant) -> str:
     """The precision class of a named variant (one of :data:`PRECISIONS`)."""
+    if variant.runtime == "openvino":  # OpenVINO's f32 is exact fp32; bf16 and NNCF int8 are what they say
+        return variant.precision or "fp32"
     if variant.quantize is not None:
         return "int8"
     if variant.optimize == "O4":
