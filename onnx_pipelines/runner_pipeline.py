@@ -2,11 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from onnx_pipelines.cache import Artifact
-from onnx_pipelines.openvino_runner import OpenVinoSettings, open_openvino_runner
+from onnx_pipelines.cache import Artifact, ArtifactCache
+from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.openvino_runner import OpenVinoSettings, check_precision, check_runtime, open_openvino_runner
 from onnx_pipelines.tasks import TaskSpec
+
+
+def resolve_runtime(runtime: str, precision: str | None, *, optimize: Any, quantize: Any,
+                    provider: str) -> tuple[str, str | None, Any]:
+    """Check ``runtime``/``precision`` against the other build options; returns ``(runtime, precision, quantize)``.
+
+    On ONNX Runtime, ``precision="int8"`` without ``quantize`` means ``quantize="dynamic"``, ``"fp32"`` means
+    no quantization, and ``"bf16"`` is refused (no bf16 kernels in its x86 CPU provider). On OpenVINO the
+    precision defaults to ``fp32`` and the graph is the plain export.
+
+    Raises:
+        InvalidConfigError: An unknown runtime or precision, a combination that cannot be built, or bf16 on a
+            CPU without it.
+        ProviderUnavailableError: runtime='openvino' without the ``[openvino]`` extra.
+    """
+    runtime = check_runtime(runtime)
+    precision = None if precision is None else check_precision(precision)
+    if runtime == "onnxruntime":
+        if precision == "bf16":
+            raise InvalidConfigError(
+                "precision='bf16' has no ONNX Runtime CPU kernels on x86 (its bf16 fast-math option is ARM64-only): "
+                "use runtime='openvino', precision='bf16' on a CPU with AVX512-BF16 or AMX."
+            )
+        if precision == "fp32" and quantize is not None:
+            raise InvalidConfigError(f"precision='fp32' contradicts quantize={quantize!r}: drop one of them.")
+        if precision == "int8" and quantize is None:
+            quantize = "dynamic"
+        return runtime, precision, quantize
+    if optimize is not None or quantize is not None:
+        raise InvalidConfigError(
+            f"runtime='openvino' reads the plain fp32 export (OpenVINO fuses the graph itself and quantizes with "
+            f"NNCF), so optimize={optimize!r} / quantize={quantize!r} do not apply: drop them and pass "
+            "precision='int8' for OpenVINO's int8."
+        )
+    if str(provider).strip().lower() not in ("auto", "cpu", "cpuexecutionprovider"):
+        raise InvalidConfigError(f"runtime='openvino' runs on the CPU; provider={provider!r} is for ONNX Runtime.")
+    if precision == "bf16":
+        from onnx_pipelines.openvino_runner import check_bf16_available
+
+        check_bf16_available()  # before any export: fail fast on CPUs without bf16
+    return runtime, precision or "fp32", None
 
 
 def openvino_variant_name(precision: str) -> str:
@@ -70,4 +113,24 @@ def openvino_pipeline(spec: TaskSpec, artifact: Artifact, settings: OpenVinoSett
                                 runtime="openvino", precision=settings.precision, **pipeline_kwargs)
 
 
-__all__ = ["openvino_pipeline", "openvino_variant_name", "pipeline_from_runner"]
+def open_openvino_variant(spec: TaskSpec, export: Artifact, precision: str, *, threads: int | None = None,
+                          calibration_texts: Sequence[str] | None = None, calibration_samples: int = 128,
+                          cache: ArtifactCache | None = None, progress: Callable[[str], None] | None = None,
+                          **pipeline_kwargs: Any) -> Any:
+    """The task's pipeline on OpenVINO at ``precision``, from the fp32 ``export`` (NNCF int8 built and cached).
+
+    Raises:
+        InvalidConfigError: int8 without calibration texts, or bf16 on a CPU without it.
+        ProviderUnavailableError: openvino / nncf missing.
+    """
+    from onnx_pipelines.openvino_quantize import NncfSettings, build_openvino_int8
+
+    artifact = export
+    if precision == "int8":
+        artifact = build_openvino_int8(export, list(calibration_texts or []), NncfSettings(samples=calibration_samples),
+                                       cache=cache, progress=progress)
+    return openvino_pipeline(spec, artifact, OpenVinoSettings(precision, threads=threads), **pipeline_kwargs)
+
+
+__all__ = ["open_openvino_variant", "openvino_pipeline", "openvino_variant_name", "pipeline_from_runner",
+           "resolve_runtime"]
