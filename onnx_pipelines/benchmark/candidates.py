@@ -91,7 +91,7 @@ def default_candidates(variants: str | list[str] | tuple[str, ...] = DEFAULT_VAR
                       "on the plain export"),
         ]
     for variant in parse_variants(variants):
-        if variant.quantize == "static" and not static_available:
+        if _needs_calibration(variant) and not static_available:
             continue
         description = f"load_pipeline(..., {_kwargs(variant)})"
         rows.append(Candidate(variant.name, CandidateKind.OURS, variant.name, description))
@@ -99,7 +99,14 @@ def default_candidates(variants: str | list[str] | tuple[str, ...] = DEFAULT_VAR
 
 
 def _kwargs(variant: Variant) -> str:
+    if variant.runtime == "openvino":
+        return f"runtime='openvino', precision={variant.precision!r}"
     return f"optimize={variant.optimize!r}, quantize={variant.quantize!r}"
+
+
+def _needs_calibration(variant: Variant) -> bool:
+    """int8-static and OpenVINO's NNCF int8 calibrate on texts."""
+    return variant.quantize == "static" or (variant.runtime == "openvino" and variant.precision == "int8")
 
 
 def prepare_candidates(candidates: list[Candidate], model: str, task: str, work_dir: str, cache_dir: str,
@@ -135,10 +142,11 @@ def _prepare_ours(candidate: Candidate, model: str, task: str, cache_dir: str,
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")
-    if variant.quantize == "static" and not calibration_texts:
+    if _needs_calibration(variant) and not calibration_texts:
         raise InvalidConfigError(f"{candidate.name} needs calibration data: pass --calibration-data FILE.")
-    pipe = load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, cache_dir=cache_dir,
-                         calibration_dataset=calibration_texts if variant.quantize == "static" else None)
+    pipe = load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
+                         precision=variant.precision, cache_dir=cache_dir,
+                         calibration_dataset=calibration_texts if _needs_calibration(variant) else None)
     artifact = pipe.artifact
     build_s = _chain_build_seconds(artifact.manifest)
     note = "built in this run" if artifact.built else "from the cache (times recorded when it was built)"
@@ -247,6 +255,7 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")
-    return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, cache_dir=cache_dir,
-                         calibration_dataset=calibration_texts if variant.quantize == "static" else None,
+    return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
+                         precision=variant.precision, cache_dir=cache_dir,
+                         calibration_dataset=calibration_texts if _needs_calibration(variant) else None,
                          intra_op_threads=threads)

@@ -106,6 +106,10 @@ def _model_call(state: _State, text: str) -> Callable[[], Any]:
         return torch_call
     import numpy as np
 
+    runner = getattr(pipe.model, "runner", None)
+    if runner is not None:  # OpenVINO (or any ModelRunner): its own feed conversion is part of the model call
+        encoded = state.task.model_input(pipe.tokenizer, text, state.max_length, state.options, "np")
+        return lambda: runner.run(encoded)
     session = pipe.model.session
     encoded = state.task.model_input(pipe.tokenizer, text, state.max_length, state.options, "np")
     feed = {i.name: np.asarray(encoded[i.name], dtype=np.int64) if i.name in encoded

@@ -20,6 +20,8 @@ examples:
   onnx-pipelines bench ./bbc-news-minilm --task text-classification \\
       --dataset data/bbc-news/test.jsonl --calibration-data data/bbc-news/train.jsonl --max-lengths 128,512
   onnx-pipelines bench ./bbc-news-minilm --task text-classification --dataset test.jsonl --quick
+  onnx-pipelines bench ./bbc-news-minilm --task text-classification --dataset test.jsonl \
+      --calibration-data train.jsonl --variants O2+int8-dynamic,openvino:fp32,openvino:int8
   onnx-pipelines bench ./conll-ner-minilm --task token-classification --quick
   onnx-pipelines bench ./qa-model --task question-answering --dataset articles.jsonl --question "Who won?"
   onnx-pipelines bench ./nli-model --task zero-shot-classification --candidate-labels business,sport \
@@ -42,11 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="column holding gold labels, ids or names (default: label; absent: no accuracy)")
     parser.add_argument("--limit", type=int, help="use only the first N dataset texts")
     parser.add_argument("--calibration-data", type=Path,
-                        help="texts for int8-static calibration (not the evaluation set); without it int8-static "
+                        help="texts for int8-static and openvino:int8 (NNCF) calibration (not the evaluation set); "
+                        "without it those rows are skipped; int8-static "
                         "is skipped")
     parser.add_argument("--calibration-samples", type=int, default=128, help="calibration texts (default: 128)")
     parser.add_argument("--variants", default=",".join(_default_variants()),
-                        help="our variants, comma-separated (default: %(default)s)")
+                        help="our variants, comma-separated (default: %(default)s); OpenVINO rows (the [openvino] "
+                        "extra): openvino:fp32, openvino:bf16 (CPUs with AVX512-BF16/AMX), openvino:int8")
     parser.add_argument("--no-baselines", action="store_true", help="skip the PyTorch and Optimum-docs rows")
     parser.add_argument("--seq-lens", type=_ints, help="batch-1 token counts (default: 16,64,128,256)")
     parser.add_argument("--batch-sizes", type=_ints, help="batch sweep sizes (default: 1,8,32)")
