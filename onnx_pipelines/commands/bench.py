@@ -45,8 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, help="use only the first N dataset texts")
     parser.add_argument("--calibration-data", type=Path,
                         help="texts for int8-static and openvino:int8 (NNCF) calibration (not the evaluation set); "
-                        "without it those rows are skipped; int8-static "
-                        "is skipped")
+                        "without it those rows are skipped")
     parser.add_argument("--calibration-samples", type=int, default=128, help="calibration texts (default: 128)")
     parser.add_argument("--variants", default=",".join(_default_variants()),
                         help="our variants, comma-separated (default: %(default)s); OpenVINO rows (the [openvino] "
