@@ -63,7 +63,8 @@ def build_all(cache_dir: str, calibration: list[str], embed_model: str, rows: tu
     where = {}
     for name in rows:
         if name != "pytorch":
-            where[f"bbc {name}"] = str(_load("text-classification", str(BBC), name, cache_dir, calibration).artifact.path)
+            pipe = _load("text-classification", str(BBC), name, cache_dir, calibration)
+            where[f"bbc {name}"] = str(pipe.artifact.path)
     for name in embed_rows:
         if name != "sentence-transformers":
             pipe = _load("sentence-embeddings", embed_model, name, cache_dir, calibration)

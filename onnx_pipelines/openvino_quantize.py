@@ -177,7 +177,7 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
             digest.update(key.encode())
             digest.update(sample[key].tobytes())
     cache = cache or ArtifactCache(parent.path.parent.parent)
-    key = {
+    key_data: dict[str, Any] = {
         "step": "openvino-int8",
         "parent": parent.manifest.get("key") or str(parent.path),
         "settings": settings.to_dict(),
@@ -193,7 +193,7 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
         return out.name, {"parent": str(parent.path), "runtime": "openvino", "precision": "int8",
                           "quantize": "nncf", "calibration_rows": len(samples)}
 
-    return cache.get_or_build(parent.path.parent.name, "openvino_int8", key, build)
+    return cache.get_or_build(parent.path.parent.name, "openvino_int8", key_data, build)
 
 
 __all__ = ["NncfSettings", "OPENVINO_INT8_FILE", "build_openvino_int8", "calibration_samples", "quantize_openvino"]

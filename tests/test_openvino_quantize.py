@@ -65,9 +65,8 @@ def test_int8_is_cached_and_says_what_it_is(bbc_int8, bbc_export, train_texts, a
 
 @pytest.mark.slow
 def test_int8_agrees_with_its_fp32_parent_on_real_articles(bbc_int8, bbc_export, bbc_test_rows) -> None:
-    from transformers import AutoTokenizer
-
     import openvino
+    from transformers import AutoTokenizer
 
     compiled = open_openvino_runner(bbc_int8.model_path, OpenVinoSettings("int8"))
     ir = openvino.Core().read_model(str(bbc_int8.model_path))
