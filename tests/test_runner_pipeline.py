@@ -27,6 +27,7 @@ def test_text_classification_on_openvino_gives_ort_answers(bbc_ort, bbc_test_row
     assert type(pipe) is type(bbc_ort)  # one set of pipeline classes
     assert isinstance(pipe.model, RunnerModel)
     assert (pipe.variant, pipe.runtime, pipe.precision) == ("openvino:fp32", "openvino", "fp32")
+    assert pipe.can_run_numpy()  # the lean batched path feeds the runner numpy arrays, as it feeds ORT
     texts = [r["text"] for r in bbc_test_rows[::56]]
     got, expected = pipe(texts, top_k=None), bbc_ort(texts, top_k=None)
     for g, e in zip(got, expected, strict=True):

@@ -44,12 +44,24 @@ class OnnxPipelineMixin:
             return None
         return getattr(self.model, "session", None)
 
+    def model_runner(self) -> Any:
+        """The :class:`~onnx_pipelines.runner_model.RunnerModel`'s runner (OpenVINO) when the model has one."""
+        return getattr(self.model, "runner", None)
+
+    def can_run_numpy(self) -> bool:
+        """Whether :meth:`run_onnx` can take numpy feeds directly (an ORT session or a runner)."""
+        return self.model_runner() is not None or self.onnx_session() is not None
+
     def run_onnx(self, encoded: Mapping[str, Any], output_names: list[str] | None = None) -> list[np.ndarray]:
         """Run the session on tokenizer output, skipping the torch round trip of ``ORTModel.forward``.
 
         Inputs are passed as the int64 arrays the graph declares; ``token_type_ids`` is zero-filled when the
         graph wants it and the tokenizer gave none (what ``ORTModel`` does).
         """
+        runner = self.model_runner()
+        if runner is not None:
+            outputs = runner.run(encoded, output_names)
+            return [outputs[name] for name in (output_names or list(outputs))]
         session = self.onnx_session()
         if session is not self._inputs_of[0]:
             inputs = [(i.name, np.int32 if i.type == "tensor(int32)" else np.int64) for i in session.get_inputs()]

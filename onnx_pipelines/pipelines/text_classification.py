@@ -45,7 +45,7 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         return super().__call__(inputs, *args, **kwargs)
 
     def _can_batch(self, inputs: Any, kwargs: Mapping[str, Any]) -> bool:
-        if self.onnx_session() is None or not set(kwargs) <= _BATCHED_OPTIONS:
+        if not self.can_run_numpy() or not set(kwargs) <= _BATCHED_OPTIONS:
             return False
         if set(self._preprocess_params) - {"truncation", "max_length"}:
             return False
