@@ -15,6 +15,13 @@ from onnx_pipelines.parity.report import SCHEMA_VERSION
 
 BBC_ROWS = 448
 BBC_VARIANTS = "fp32,O2,O2+int8-dynamic,int8-static"
+try:  # the [openvino] extra (CI installs it): OpenVINO variants join the same run, against the same reference
+    import nncf  # noqa: F401
+    import openvino  # noqa: F401
+
+    OPENVINO_VARIANTS = ",openvino:fp32,openvino:int8"
+except ImportError:
+    OPENVINO_VARIANTS = ""
 
 
 def parity_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -29,7 +36,7 @@ def bbc_report(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     data = shared_dir / "data" / "bbc-news"
     return evaluate_parity(
         shared_dir / "models" / "bbc-news-minilm", "text-classification", data / "test.jsonl",
-        variants=BBC_VARIANTS, max_length=128, cache_dir=parity_cache(tmp_path_factory),
+        variants=BBC_VARIANTS + OPENVINO_VARIANTS, max_length=128, cache_dir=parity_cache(tmp_path_factory),
         calibration=CalibrationSettings(method="entropy", samples=16, data=data / "train.jsonl"),
     )
 
@@ -56,6 +63,21 @@ def test_fp32_and_o2_match_pytorch(bbc_report: ParityReport) -> None:
         assert result.metric("accuracy").delta_points == 0.0
         assert result.passed, result.checks
         assert result.precision == "fp32" and result.thresholds.atol == 1e-4
+
+
+@pytest.mark.skipif(not OPENVINO_VARIANTS, reason="needs the [openvino] extra")
+def test_openvino_variants_are_proven_like_the_others(bbc_report: ParityReport) -> None:
+    fp32 = variant(bbc_report, "openvino:fp32")
+    assert fp32.precision == "fp32" and fp32.thresholds.atol == 1e-4
+    logits = fp32.outputs[0]
+    assert logits.examples == BBC_ROWS and logits.max_abs_diff is not None and logits.max_abs_diff <= 1e-4
+    assert fp32.agreement == 1.0 and fp32.passed, fp32.checks
+    int8 = variant(bbc_report, "openvino:int8")  # NNCF, calibrated on the same 16 training rows as int8-static
+    assert int8.precision == "int8" and int8.thresholds.atol is None
+    assert int8.artifact is not None and "openvino_int8-" in int8.artifact
+    assert int8.model_file == "openvino_model.xml" and int8.calibration is not None
+    assert 0.97 <= int8.agreement <= 1.0 and int8.passed, int8.checks
+    assert int8.outputs[0].max_abs_diff > 1e-4  # really int8: its logits moved
 
 
 def test_reference_accuracy_is_the_readme_number(bbc_report: ParityReport) -> None:

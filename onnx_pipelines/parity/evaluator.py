@@ -38,7 +38,7 @@ from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibr
 from onnx_pipelines.parity.compare import compare_outputs
 from onnx_pipelines.parity.prepare import ParityOptions, PreparedRun, check_inputs, load_rows, tokenize
 from onnx_pipelines.parity.report import Calibration, MetricResult, ParityReport, ReferenceResult, Timing, VariantResult
-from onnx_pipelines.parity.runners import OrtRunner, TorchRunner, run_batches
+from onnx_pipelines.parity.runners import NamedOutputs, OrtRunner, TorchRunner, run_batches
 from onnx_pipelines.parity.scoring import agreement, build_checks, load_metrics, metric_values, worst_disagreements
 from onnx_pipelines.parity.thresholds import Check, Thresholds, graph_precision, resolve_thresholds, variant_precision
 from onnx_pipelines.parity.variants import VariantSpec
@@ -214,7 +214,9 @@ class ParityEvaluator:
             self.say(f"Building variant {spec.name}")
             pipe = self.build(spec, calibration)
             artifact = (str(pipe.artifact.path), pipe.artifact.model_file)
-            runner = OrtRunner(pipe.model.session, adapter.model_outputs, self.options.intra_op_threads)
+            model_runner = getattr(pipe.model, "runner", None)  # OpenVINO: a ModelRunner instead of a session
+            runner = (NamedOutputs(model_runner, adapter.model_outputs) if model_runner is not None
+                      else OrtRunner(pipe.model.session, adapter.model_outputs, self.options.intra_op_threads))
             self.say(f"Running variant {spec.name}")
             outputs, timing = self.run_model(runner, self.options.intra_op_threads, spec.name)
             del pipe, runner
@@ -244,7 +246,7 @@ class ParityEvaluator:
 
     def calibration_for(self, spec: VariantSpec) -> tuple[list[str], Calibration] | None:
         """Calibration texts for static-int8 variants, chosen once per run."""
-        if spec.variant is None or spec.variant.quantize != "static":
+        if spec.variant is None or not _calibrates(spec.variant):
             return None
         if self._calibration is None:
             run, columns = self.prepared, self.options.columns
@@ -266,6 +268,8 @@ class ParityEvaluator:
         options, run = self.options, self.prepared
         if spec.variant is None:
             return spec.load(run.task, options.provider, run.provider, options.intra_op_threads)
+        if spec.variant.runtime == "openvino":
+            return self.build_openvino(spec.variant, calibration)
         return load_pipeline(
             run.task.name, run.source.path, optimize=spec.variant.optimize, quantize=spec.variant.quantize,
             provider=options.provider, cache_dir=None if options.cache_dir is None else os.fspath(options.cache_dir),
@@ -274,6 +278,22 @@ class ParityEvaluator:
             calibration_method=options.calibration.method,
             calibration_samples=len(calibration[0]) if calibration else options.calibration.samples,
             progress=self.say,
+        )
+
+    def build_openvino(self, variant: Variant, calibration: tuple[list[str], Calibration] | None) -> Any:
+        """An OpenVINO variant: the cached fp32 export (as ``load_pipeline`` builds it), NNCF int8 when asked."""
+        from onnx_pipelines.artifacts import build_variant
+        from onnx_pipelines.cache import ArtifactCache
+        from onnx_pipelines.runner_pipeline import open_openvino_variant
+
+        options, run = self.options, self.prepared
+        cache = ArtifactCache(None if options.cache_dir is None else os.fspath(options.cache_dir))
+        export = build_variant(run.source, run.task, cache=cache, progress=self.say)
+        return open_openvino_variant(
+            run.task, export, variant.precision or "fp32", threads=options.intra_op_threads,
+            calibration_texts=calibration[0] if calibration else None,
+            calibration_samples=len(calibration[0]) if calibration else options.calibration.samples,
+            cache=cache, progress=self.say,
         )
 
     def assemble(self, reference: _Reference, results: list[VariantResult]) -> ParityReport:
@@ -318,3 +338,8 @@ class ParityEvaluator:
 
 
 __all__ = ["ParityEvaluator", "evaluate_parity"]
+
+
+def _calibrates(variant: Variant) -> bool:
+    """int8-static and OpenVINO's NNCF int8 calibrate on texts."""
+    return variant.quantize == "static" or (variant.runtime == "openvino" and variant.precision == "int8")

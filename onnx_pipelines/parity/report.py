@@ -127,8 +127,9 @@ class VariantResult:
     """Everything measured on one ONNX variant.
 
     Attributes:
-        name: The variant (``fp32``, ``O2+int8-dynamic``, or the path of a pre-exported graph).
-        precision: Its precision class (``fp32``, ``fp32-approx``, ``fp16``, ``int8``).
+        name: The variant (``fp32``, ``O2+int8-dynamic``, ``openvino:bf16``, or the path of a pre-exported graph):
+            OpenVINO variants name their runtime.
+        precision: Its precision class (``fp32``, ``fp32-approx``, ``fp16``, ``bf16``, ``int8``).
         artifact: Folder of the ONNX model that ran (``None`` if it could not be built).
         model_file: File name of the graph in that folder.
         outputs: One comparison per compared output.

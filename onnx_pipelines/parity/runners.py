@@ -68,6 +68,21 @@ class OrtRunner:
         return {name: np.asarray(value, dtype=np.float32) for name, value in pairs}
 
 
+class NamedOutputs:
+    """A :class:`~onnx_pipelines.session_runner.ModelRunner` (OpenVINO) called like :class:`OrtRunner`."""
+
+    def __init__(self, runner: Any, output_names: Sequence[str]) -> None:
+        self.runner = runner
+        self.output_names = tuple(output_names)
+        missing = [name for name in self.output_names if name not in runner.output_names]
+        if missing:
+            raise ParityError(f"The model has no output {missing}; its outputs are {list(runner.output_names)}.")
+
+    def __call__(self, batch: Batch) -> Outputs:
+        values = self.runner.run(batch, list(self.output_names))
+        return {name: np.asarray(values[name], dtype=np.float32) for name in self.output_names}
+
+
 def run_batches(runner: Callable[[Batch], Outputs], batches: Sequence[Batch],
                 on_batch: Callable[[int, Outputs], None], *, threads: int | None, desc: str,
                 progress: bool) -> Timing:
