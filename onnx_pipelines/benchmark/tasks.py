@@ -83,16 +83,15 @@ def _entities(output: Any) -> str:
 
 
 def _answer(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
-    from onnx_pipelines.pipelines.question_answering import answers_per_question
+    from onnx_pipelines.pipelines.question_answering import answer_each
 
     question = str(options.get("question") or DEFAULT_QUESTION)
     window = min(max_length, QA_WINDOW)
     if isinstance(texts, str):
         return pipe(question=question, context=texts, batch_size=batch_size, max_seq_len=window)
     contexts = list(texts)
-    # The PyTorch and plain-Optimum rows are plain transformers pipelines, which unwrap a list of one.
-    return answers_per_question(pipe(question=[question] * len(contexts), context=contexts, batch_size=batch_size,
-                                     max_seq_len=window), len(contexts))
+    # The PyTorch and plain-Optimum rows are plain transformers pipelines: answer_each gives them our convention.
+    return answer_each(pipe, [question] * len(contexts), contexts, batch_size=batch_size, max_seq_len=window)
 
 
 def _answer_text(output: Any) -> str:

@@ -64,18 +64,21 @@ class OnnxQuestionAnsweringPipeline(OnnxPipelineMixin, QuestionAnsweringPipeline
         # Keywords, not positional examples: transformers deprecates the latter with a FutureWarning.
         answers = super().__call__(question=[e["question"] for e in examples],
                                    context=[e["context"] for e in examples], **kwargs)
-        return answers_per_question(answers, len(examples)) if batch else answers
+        return [answers] if batch and len(examples) == 1 else answers  # transformers unwraps a list of one
 
 
-def answers_per_question(answers: Any, count: int) -> list[Any]:
-    """One entry per question from what a transformers question-answering pipeline returned for ``count``.
+def answer_each(pipe: Any, questions: list[str], contexts: list[str], **kwargs: Any) -> list[Any]:
+    """Run any question-answering pipeline on lists of questions and contexts; one entry per question.
 
-    transformers answers a list of one question as if it were a single question (its answer, or its
-    ``top_k`` answers, unwrapped); this puts that answer back in a list of one. Our pipeline class applies
-    it itself; it is public for code that also drives plain transformers pipelines (the benchmark's
+    Our pipeline class already answers a list with a list. transformers' own pipeline answers a list of
+    one as if it were a single question (its answer, or its ``top_k`` answers, unwrapped): this puts that
+    answer back in a list of one. For code that also drives plain transformers pipelines (the benchmark's
     PyTorch baseline, the server's development backend).
     """
-    return [answers] if count == 1 else list(answers)
+    answers = pipe(question=questions, context=contexts, **kwargs)
+    if len(questions) == 1 and not isinstance(pipe, OnnxQuestionAnsweringPipeline):
+        return [answers]
+    return list(answers)
 
 
 def _is_batch(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:

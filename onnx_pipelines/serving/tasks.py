@@ -206,14 +206,11 @@ def _qa_items(request: AnswerRequest) -> list[Item]:
 
 def _answer(pipe: Any, items: list[Item]) -> Sequence[Any]:
     # The dev backend serves plain transformers pipelines, which unwrap a single question's answers.
-    from onnx_pipelines.pipelines.question_answering import answers_per_question
+    from onnx_pipelines.pipelines.question_answering import answer_each
 
     def run(group: list[Item], options: dict[str, Any]) -> list[Any]:
-        answers = answers_per_question(
-            pipe(question=[i.text for i in group], context=[i.text_pair for i in group],
-                 top_k=options["top_k"], batch_size=len(group)),
-            len(group),
-        )
+        answers = answer_each(pipe, [i.text for i in group], [str(i.text_pair) for i in group],
+                              top_k=options["top_k"], batch_size=len(group))
         return [a if isinstance(a, list) else [a] for a in answers]
 
     return _by_options(items, run)
