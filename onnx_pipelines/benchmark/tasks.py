@@ -1,7 +1,9 @@
 """How the benchmark drives each task: one pipeline call on texts, the label of an output, the bare model's input.
 
 Each task's :class:`BenchTask` is defined here; the task registry (``TaskSpec.bench_driver``) says which
-task has which, and :func:`get_bench_task` reads it. Every benchmarked input is a text (latency texts are cut to exact token counts; dataset texts come from
+task has which, and :func:`get_bench_task` reads it.
+
+Every benchmarked input is a text (latency texts are cut to exact token counts; dataset texts come from
 ``--dataset``). A task turns texts into its own inputs here: question answering asks one question
 (``options["question"]``) of each text as context, zero-shot scores each text against
 ``options["candidate_labels"]``. The label of an output is what accuracy and agreement with PyTorch compare.
