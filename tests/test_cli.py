@@ -139,6 +139,24 @@ def test_help_does_not_import_torch_or_transformers():
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    ("task", "option", "message"),
+    [
+        ("token-classification", ["--top-k", "2"], "--top-k is for text-classification / question-answering, "
+                                                   "not for --task token-classification."),
+        ("text-classification", ["--question", "Who?"], "--question is for question-answering, "
+                                                       "not for --task text-classification."),
+        ("sentence-embeddings", ["--multi-label"], "--multi-label is for zero-shot-classification, "
+                                                  "not for --task sentence-embeddings."),
+    ],
+)
+def test_predict_refuses_an_option_of_another_task_before_loading(tmp_path, capsys, task, option, message):
+    """Which task takes which option is read from the task registry (``TaskSpec.cli_options``)."""
+    code = main(["predict", str(tmp_path / "never-loaded"), "--task", task, "--text", "Shares rose.", *option])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_predict_rejects_an_unknown_aggregation_strategy_before_loading(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "never-loaded"), "--task", "token-classification",
                  "--aggregation-strategy", "loudest", "--text", "Angela Merkel visited Paris."])

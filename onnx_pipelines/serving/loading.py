@@ -15,7 +15,7 @@ import numpy as np
 
 from onnx_pipelines.errors import InvalidConfigError, ModelNotFoundError
 from onnx_pipelines.serving.settings import BACKENDS, ENV_PREFIX
-from onnx_pipelines.serving.tasks import get_task
+from onnx_pipelines.serving.tasks import get_endpoint as get_task
 
 #: What ``GET /info`` reports as the variant of the ``pytorch`` backend.
 PYTORCH_VARIANT = "pytorch"
