@@ -110,10 +110,6 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
     )
     tokenizer = AutoTokenizer.from_pretrained(artifact.path)
     cap_max_length(tokenizer, ort_model.config)
-    if spec.name == "sentence-embeddings":
-        from onnx_pipelines.pipelines.sentence_embeddings import PoolingConfig
-
-        pipeline_kwargs.setdefault("pooling", PoolingConfig.from_folder(artifact.path))
     pipe = transformers.pipeline(  # type: ignore[call-overload]
         spec.pipeline_task,
         model=ort_model,
