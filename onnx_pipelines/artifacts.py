@@ -23,12 +23,9 @@ from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_F
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
 from onnx_pipelines.tasks import TaskSpec
+from onnx_pipelines.tolerances import EXPORT_ATOL, OPTIMIZE_ATOL
 
 logger = logging.getLogger(__name__)
-
-EXPORT_ATOL = 1e-4
-#: fp32 graph fusions reorder float sums; O3 also swaps GELU for its tanh approximation.
-OPTIMIZE_ATOL = {"O1": 1e-4, "O2": 1e-4, "O3": 5e-3, "custom": 5e-3}
 
 Progress = Callable[[str], None]
 

@@ -27,6 +27,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from onnx_pipelines.versions import library_versions
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -40,19 +42,6 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "onnx-pipelines"
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that change what an export produces (part of every cache key)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for name in ("optimum", "optimum-onnx", "onnxruntime", "onnxruntime-gpu", "onnx", "transformers", "torch"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def settings_key(settings: dict[str, Any]) -> str:

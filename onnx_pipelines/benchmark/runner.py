@@ -297,16 +297,10 @@ def _as_json(result: CandidateResult) -> dict[str, Any]:
 
 def machine_info(load_before: list[float], load_after: list[float]) -> dict[str, Any]:
     """CPU, core count, int8 instruction set, library versions and load averages."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from onnx_pipelines.config import detect_cpu_isa
+    from onnx_pipelines.versions import REPORTED_LIBRARIES, library_versions
 
-    versions = {}
-    for name in ("onnxruntime", "torch", "transformers", "optimum", "optimum-onnx", "onnx-pipelines"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
+    versions = library_versions(REPORTED_LIBRARIES)
     return {
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
