@@ -235,9 +235,10 @@ def validate_against_torch(
         ExportError: When the max absolute difference exceeds ``atol`` or any output is NaN/inf.
     """
     import onnxruntime
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    from onnx_pipelines.loaders import load_tokenizer
+
+    tokenizer = load_tokenizer(source.path)
     torch_model = task.load_torch_class().from_pretrained(
         source.path, use_safetensors=_has_safetensors(source) or None
     ).eval()

@@ -21,4 +21,12 @@ def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes=1) as pool:
-        return pool.apply(fn, args, kwargs)
+        return pool.apply(_quiet_call, (fn, *args), kwargs)
+
+
+def _quiet_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` in the child with third-party noise routed to (the child's) debug logging."""
+    from onnx_pipelines.quiet import third_party_quiet
+
+    with third_party_quiet():
+        return fn(*args, **kwargs)

@@ -135,7 +135,8 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
                            *, variant: str = "fp32", **pipeline_kwargs: Any) -> Any:
     """Load an ONNX artifact folder into an ``ORTModelFor...`` and wrap it in the task's pipeline."""
     import transformers
-    from transformers import AutoTokenizer
+
+    from onnx_pipelines.loaders import load_tokenizer
 
     ort_model = spec.load_ort_class().from_pretrained(
         artifact.path,
@@ -144,7 +145,7 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
         session_options=runtime.session_options(provider),
         use_io_binding=provider != CPU,
     )
-    tokenizer = AutoTokenizer.from_pretrained(artifact.path)
+    tokenizer = load_tokenizer(artifact.path)
     cap_max_length(tokenizer, ort_model.config)
     if spec.name == "sentence-embeddings":
         from onnx_pipelines.pipelines.sentence_embeddings import PoolingConfig
@@ -173,7 +174,7 @@ def cap_max_length(tokenizer: Any, config: Any) -> None:
 def calibration_batches(source: ModelSource, dataset: Any, settings: QuantizeSettings,
                         text_column: str) -> list[dict[str, Any]]:
     """Tokenize the first ``settings.calibration_samples`` texts of ``dataset`` for static calibration."""
-    from transformers import AutoTokenizer
+    from onnx_pipelines.loaders import load_tokenizer
 
     if dataset is None:
         raise InvalidConfigError(
@@ -183,7 +184,7 @@ def calibration_batches(source: ModelSource, dataset: Any, settings: QuantizeSet
     texts = _texts(dataset, text_column)[: settings.calibration_samples]
     if not texts:
         raise InvalidConfigError("calibration_dataset is empty: pass at least one text.")
-    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    tokenizer = load_tokenizer(source.path)
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=CALIBRATION_MAX_LENGTH,
                         return_tensors="np")
     return [dict(encoded)]

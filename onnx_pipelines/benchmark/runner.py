@@ -208,9 +208,9 @@ def length_texts(model: str, texts: Sequence[str], lengths: Sequence[int]) -> di
     Raises:
         BenchmarkError: If no text can be cut to a requested length.
     """
-    from transformers import AutoTokenizer
+    from onnx_pipelines.loaders import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer = load_tokenizer(model)
     source = " ".join(sorted(texts, key=len, reverse=True)[:8]) or "benchmark text " * 400
     ids = tokenizer(source, add_special_tokens=False)["input_ids"]
     special = len(tokenizer.build_inputs_with_special_tokens([]))
