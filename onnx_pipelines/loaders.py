@@ -34,7 +34,10 @@ def load_tokenizer(path: str | Path, **kwargs: Any) -> Any:
     try:
         return AutoTokenizer.from_pretrained(folder, **kwargs)
     except Exception as e:  # the tokenizers Rust core raises a bare Exception
-        check_tokenizer_files(folder)
+        try:
+            check_tokenizer_files(folder)
+        except InvalidModelError as corrupt:
+            raise corrupt from e  # chain what transformers said
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise InvalidModelError(
             f"The tokenizer in {str(folder)!r} cannot be loaded ({type(e).__name__}: {reason[:200]}). "
