@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ _LIBRARY_LOGGERS: tuple[str, ...] = (
     "transformers", "optimum", "sentence_transformers", "huggingface_hub", "datasets", "evaluate", "torch",
     "torch.onnx",
 )
+
+#: Modules whose import attaches a library's own stderr handler.
+_SELF_CONFIGURING: tuple[str, ...] = ("transformers.utils.logging", "optimum.utils.logging")
 
 _noise = logging.getLogger(NOISE_LOGGER)
 
@@ -77,6 +81,7 @@ def third_party_quiet() -> Iterator[None]:
                 shown(message, category, filename, lineno, file, line)
 
         warnings.showwarning = show
+        _set_up_library_logging()
         for name in _LIBRARY_LOGGERS:
             library = logging.getLogger(name)
             handlers = list(library.handlers)
@@ -94,6 +99,22 @@ def third_party_quiet() -> Iterator[None]:
                 for handler in handlers:
                     library.addHandler(handler)
                 library.propagate = propagate
+
+
+def _set_up_library_logging() -> None:
+    """Let transformers and Optimum attach their own stderr handlers now, so the block can take them over.
+
+    They attach them when first imported; one attached later, inside the block, would print past us.
+    """
+    import importlib
+    import importlib.util
+
+    for module in _SELF_CONFIGURING:
+        if module.split(".")[0] in sys.modules or importlib.util.find_spec(module.split(".")[0]) is not None:
+            try:
+                importlib.import_module(module).get_logger()  # attaches the library root logger's handler
+            except Exception:  # a broken optional install must not stop our command
+                continue
 
 
 def _root_handlers(logger: logging.Logger) -> list[logging.Handler]:
