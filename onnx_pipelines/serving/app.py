@@ -7,7 +7,6 @@ import asyncio
 import platform
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +28,7 @@ from onnx_pipelines.serving.schemas import ErrorResponse, HealthResponse, InfoRe
 from onnx_pipelines.serving.settings import ServingSettings
 from onnx_pipelines.serving.tasks import Endpoint, check_items, get_endpoint
 from onnx_pipelines.serving.tokens import TokenCounter
+from onnx_pipelines.versions import library_versions
 
 #: A pipeline call that succeeded this recently proves health without running the probe again.
 _RECENT_SUCCESS_S = 5.0
@@ -190,10 +190,6 @@ def _labels(pipeline: Any) -> list[str] | None:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions.update(library_versions(_VERSIONED))
     versions.setdefault("onnx-pipelines", __version__)
     return versions
