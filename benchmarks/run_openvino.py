@@ -52,20 +52,10 @@ def _load(task: str, model: str, name: str, cache_dir: str, calibration: list[st
     from onnx_pipelines.config import Variant
 
     variant = Variant.parse(name)
-    if variant.runtime == "openvino":
-        # What load_pipeline(task, model, runtime="openvino", precision=...) does: the cached fp32 export,
-        # NNCF int8 on the calibration texts when asked, compiled by OpenVINO with every property set.
-        from onnx_pipelines.artifacts import build_variant
-        from onnx_pipelines.cache import ArtifactCache
-        from onnx_pipelines.model_source import resolve_model
-        from onnx_pipelines.runner_pipeline import open_openvino_variant
-        from onnx_pipelines.tasks import get_task
-
-        spec, cache = get_task(task), ArtifactCache(cache_dir)
-        export = build_variant(resolve_model(model), spec, cache=cache)
-        return open_openvino_variant(spec, export, variant.precision or "fp32", calibration_texts=calibration,
-                                     calibration_samples=len(calibration or []) or 128, cache=cache)
-    return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, cache_dir=cache_dir)
+    return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
+                         precision=variant.precision, cache_dir=cache_dir,
+                         calibration_dataset=calibration if variant.calibrates else None,
+                         calibration_samples=len(calibration or []) or 128)
 
 
 def build_all(cache_dir: str, calibration: list[str], embed_model: str, rows: tuple[str, ...],

@@ -154,12 +154,13 @@ def quantize_openvino(onnx_path: Path, out_dir: Path, samples: Sequence[dict[str
 
 
 def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSettings | None = None,
-                        *, cache: ArtifactCache | None = None,
-                        progress: Callable[[str], None] | None = None) -> Artifact:
+                        *, cache: ArtifactCache | None = None, progress: Callable[[str], None] | None = None,
+                        group: str | None = None) -> Artifact:
     """The cached NNCF int8 IR of ``parent`` (an fp32 ONNX artifact), built on ``texts`` when missing.
 
     The cache key holds the parent's key, the settings, a hash of the calibration tokens and the
-    openvino/nncf versions, so other texts or another NNCF build a new artifact.
+    openvino/nncf versions, so other texts or another NNCF build a new artifact. ``group`` is the model's
+    cache folder (default: the parent's).
 
     Raises:
         InvalidConfigError: No calibration texts, or a parent that is not a plain fp32 ONNX graph.
@@ -193,7 +194,7 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
         return out.name, {"parent": str(parent.path), "runtime": "openvino", "precision": "int8",
                           "quantize": "nncf", "calibration_rows": len(samples)}
 
-    return cache.get_or_build(parent.path.parent.name, "openvino_int8", key_data, build)
+    return cache.get_or_build(group or parent.path.parent.name, "openvino_int8", key_data, build)
 
 
 __all__ = ["NncfSettings", "OPENVINO_INT8_FILE", "build_openvino_int8", "calibration_samples", "quantize_openvino"]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from onnx_pipelines.cache import Artifact, ArtifactCache
+from onnx_pipelines.cache import Artifact
 from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.openvino_runner import OpenVinoSettings, check_precision, check_runtime, open_openvino_runner
 from onnx_pipelines.tasks import TaskSpec
@@ -113,24 +112,5 @@ def openvino_pipeline(spec: TaskSpec, artifact: Artifact, settings: OpenVinoSett
                                 runtime="openvino", precision=settings.precision, **pipeline_kwargs)
 
 
-def open_openvino_variant(spec: TaskSpec, export: Artifact, precision: str, *, threads: int | None = None,
-                          calibration_texts: Sequence[str] | None = None, calibration_samples: int = 128,
-                          cache: ArtifactCache | None = None, progress: Callable[[str], None] | None = None,
-                          **pipeline_kwargs: Any) -> Any:
-    """The task's pipeline on OpenVINO at ``precision``, from the fp32 ``export`` (NNCF int8 built and cached).
-
-    Raises:
-        InvalidConfigError: int8 without calibration texts, or bf16 on a CPU without it.
-        ProviderUnavailableError: openvino / nncf missing.
-    """
-    from onnx_pipelines.openvino_quantize import NncfSettings, build_openvino_int8
-
-    artifact = export
-    if precision == "int8":
-        artifact = build_openvino_int8(export, list(calibration_texts or []), NncfSettings(samples=calibration_samples),
-                                       cache=cache, progress=progress)
-    return openvino_pipeline(spec, artifact, OpenVinoSettings(precision, threads=threads), **pipeline_kwargs)
-
-
-__all__ = ["open_openvino_variant", "openvino_pipeline", "openvino_variant_name", "pipeline_from_runner",
+__all__ = ["openvino_pipeline", "openvino_variant_name", "pipeline_from_runner",
            "resolve_runtime"]

@@ -38,14 +38,9 @@ def available_providers() -> list[str]:
 
 def check_single_onnxruntime() -> None:
     """Refuse to run when the CPU and GPU builds of onnxruntime are installed side by side."""
-    from importlib.metadata import PackageNotFoundError, version
+    from onnx_pipelines.versions import library_versions
 
-    installed = []
-    for name in ("onnxruntime", "onnxruntime-gpu"):
-        try:
-            installed.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            continue
+    installed = [f"{name} {v}" for name, v in library_versions(("onnxruntime", "onnxruntime-gpu")).items()]
     if len(installed) > 1:
         raise ProviderUnavailableError(
             f"Both {' and '.join(installed)} are installed; they provide the same module and break each other. "
@@ -115,6 +110,8 @@ class RuntimeSettings:
         enable_cpu_mem_arena: Keep ORT's CPU memory arena (faster; more resident memory).
         disabled_optimizers: ORT graph transformers to switch off, on top of :data:`CPU_DISABLED_OPTIMIZERS`
             which are always off on the CPU provider.
+        engine: The runtime that runs the graph: ``onnxruntime`` or ``openvino`` (issue 15).
+        precision: OpenVINO's inference precision (``fp32``, ``bf16``, ``int8``); ``None`` on ONNX Runtime.
     """
 
     provider: str = "auto"
@@ -123,8 +120,12 @@ class RuntimeSettings:
     graph_optimization: str = "all"
     enable_cpu_mem_arena: bool = True
     disabled_optimizers: tuple[str, ...] = ()
+    engine: str = "onnxruntime"
+    precision: str | None = None
 
     def __post_init__(self) -> None:
+        if self.engine not in ("onnxruntime", "openvino"):
+            raise InvalidConfigError(f"engine={self.engine!r} is not one of onnxruntime, openvino.")
         for name in ("intra_op_threads", "inter_op_threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):

@@ -91,7 +91,7 @@ def default_candidates(variants: str | list[str] | tuple[str, ...] = DEFAULT_VAR
                       "on the plain export"),
         ]
     for variant in parse_variants(variants):
-        if _needs_calibration(variant) and not static_available:
+        if variant.calibrates and not static_available:
             continue
         description = f"load_pipeline(..., {_kwargs(variant)})"
         rows.append(Candidate(variant.name, CandidateKind.OURS, variant.name, description))
@@ -103,10 +103,6 @@ def _kwargs(variant: Variant) -> str:
         return f"runtime='openvino', precision={variant.precision!r}"
     return f"optimize={variant.optimize!r}, quantize={variant.quantize!r}"
 
-
-def _needs_calibration(variant: Variant) -> bool:
-    """int8-static and OpenVINO's NNCF int8 calibrate on texts."""
-    return variant.quantize == "static" or (variant.runtime == "openvino" and variant.precision == "int8")
 
 
 def prepare_candidates(candidates: list[Candidate], model: str, task: str, work_dir: str, cache_dir: str,
@@ -142,11 +138,11 @@ def _prepare_ours(candidate: Candidate, model: str, task: str, cache_dir: str,
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")
-    if _needs_calibration(variant) and not calibration_texts:
+    if variant.calibrates and not calibration_texts:
         raise InvalidConfigError(f"{candidate.name} needs calibration data: pass --calibration-data FILE.")
     pipe = load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
                          precision=variant.precision, cache_dir=cache_dir,
-                         calibration_dataset=calibration_texts if _needs_calibration(variant) else None)
+                         calibration_dataset=calibration_texts if variant.calibrates else None)
     artifact = pipe.artifact
     build_s = _chain_build_seconds(artifact.manifest)
     note = "built in this run" if artifact.built else "from the cache (times recorded when it was built)"
@@ -179,14 +175,14 @@ def _prepare_docs(candidate: Candidate, model: str, task: str, root: Path) -> Pr
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     note = "from an earlier run"
     if "export_s" not in timings or not (fp32_dir / "model.onnx").is_file():
-        from transformers import AutoTokenizer
+        from onnx_pipelines.loaders import load_tokenizer
 
         shutil.rmtree(fp32_dir, ignore_errors=True)
         started = time.perf_counter()
         ort_model = get_task(task).load_ort_class().from_pretrained(model, export=True)
         ort_model.save_pretrained(fp32_dir)
         timings = {"export_s": time.perf_counter() - started}
-        AutoTokenizer.from_pretrained(model).save_pretrained(fp32_dir)
+        load_tokenizer(model).save_pretrained(fp32_dir)
         note = "built in this run"
     if candidate.variant == "fp32":
         _save_timings(timings_file, timings)
@@ -195,7 +191,8 @@ def _prepare_docs(candidate: Candidate, model: str, task: str, root: Path) -> Pr
     if "quantize_s" not in timings or not (int8_dir / "model_quantized.onnx").is_file():
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
-        from transformers import AutoTokenizer
+
+        from onnx_pipelines.loaders import load_tokenizer
 
         shutil.rmtree(int8_dir, ignore_errors=True)
         started = time.perf_counter()
@@ -203,7 +200,7 @@ def _prepare_docs(candidate: Candidate, model: str, task: str, root: Path) -> Pr
         qconfig = getattr(AutoQuantizationConfig, detect_cpu_isa())(is_static=False, per_channel=False)
         quantizer.quantize(save_dir=int8_dir, quantization_config=qconfig)
         timings["quantize_s"] = time.perf_counter() - started
-        AutoTokenizer.from_pretrained(fp32_dir).save_pretrained(int8_dir)
+        load_tokenizer(fp32_dir).save_pretrained(int8_dir)
         note = "built in this run"
     _save_timings(timings_file, timings)
     return PreparedCandidate(candidate, str(int8_dir), "model_quantized.onnx",
@@ -230,6 +227,7 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
     """Load a prepared candidate's pipeline, the way a user of that recipe would."""
     import transformers
 
+    from onnx_pipelines.loaders import load_tokenizer
     from onnx_pipelines.tasks import get_task
 
     candidate = prepared.candidate
@@ -250,12 +248,12 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
             options.intra_op_num_threads = threads
         ort_model = spec.load_ort_class().from_pretrained(prepared.model_dir, file_name=prepared.model_file,
                                                           session_options=options)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(prepared.model_dir)
+        tokenizer = load_tokenizer(prepared.model_dir)
         return transformers.pipeline(pipeline_task, model=ort_model, tokenizer=tokenizer)
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")
     return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
                          precision=variant.precision, cache_dir=cache_dir,
-                         calibration_dataset=calibration_texts if _needs_calibration(variant) else None,
+                         calibration_dataset=calibration_texts if variant.calibrates else None,
                          intra_op_threads=threads)

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from onnx_pipelines.session_runner import ModelRunner, OrtRunner
+
 
 class OnnxPipelineMixin:
     """Metadata about the ONNX artifact behind a pipeline, and a direct path to its ONNX Runtime session.
@@ -22,7 +24,7 @@ class OnnxPipelineMixin:
     variant: str = "fp32"
     provider: str = "CPUExecutionProvider"
     model: Any
-    _inputs_of: tuple[Any, list[tuple[str, Any]]] = (None, [])
+    _runner: ModelRunner | None = None
 
     def predict_dataset(self, texts_or_dataset: Any, *, max_batch_size: int = 32, max_tokens: int = 8192,
                         column: str = "text", **call_kwargs: Any) -> Any:
@@ -44,38 +46,33 @@ class OnnxPipelineMixin:
             return None
         return getattr(self.model, "session", None)
 
-    def model_runner(self) -> Any:
-        """The :class:`~onnx_pipelines.runner_model.RunnerModel`'s runner (OpenVINO) when the model has one."""
-        return getattr(self.model, "runner", None)
+    def runner(self) -> ModelRunner:
+        """The :class:`~onnx_pipelines.session_runner.ModelRunner` the model runs on (made once).
+
+        A :class:`~onnx_pipelines.runner_model.RunnerModel` (OpenVINO) carries its own runner; an Optimum
+        ``ORTModel`` gets an :class:`OrtRunner` over its session.
+        """
+        own = getattr(self.model, "runner", None)
+        if own is not None:
+            return own
+        session = self.onnx_session()
+        if self._runner is None or getattr(self._runner, "session", None) is not session:
+            self._runner = OrtRunner(session)
+        return self._runner
 
     def can_run_numpy(self) -> bool:
-        """Whether :meth:`run_onnx` can take numpy feeds directly (an ORT session or a runner)."""
-        return self.model_runner() is not None or self.onnx_session() is not None
+        """Whether :meth:`run_onnx` can take numpy feeds directly (a runner, or an ORT session without IO binding)."""
+        return getattr(self.model, "runner", None) is not None or self.onnx_session() is not None
 
     def run_onnx(self, encoded: Mapping[str, Any], output_names: list[str] | None = None) -> list[np.ndarray]:
-        """Run the session on tokenizer output, skipping the torch round trip of ``ORTModel.forward``.
+        """Run the model on tokenizer output, skipping the torch round trip of ``ORTModel.forward``.
 
-        Inputs are passed as the int64 arrays the graph declares; ``token_type_ids`` is zero-filled when the
-        graph wants it and the tokenizer gave none (what ``ORTModel`` does).
+        The runner feeds the inputs the graph declares in its integer types, and zero-fills
+        ``token_type_ids`` when the graph wants it and the tokenizer gave none (what ``ORTModel`` does).
         """
-        runner = self.model_runner()
-        if runner is not None:
-            outputs = runner.run(encoded, output_names)
-            return [outputs[name] for name in (output_names or list(outputs))]
-        session = self.onnx_session()
-        if session is not self._inputs_of[0]:
-            inputs = [(i.name, np.int32 if i.type == "tensor(int32)" else np.int64) for i in session.get_inputs()]
-            self._inputs_of = (session, inputs)
-        feed = {}
-        for name, dtype in self._inputs_of[1]:
-            value: Any = encoded.get(name)
-            if value is None and name == "token_type_ids":
-                value = np.zeros_like(np.asarray(encoded["input_ids"]))
-            elif value is None:
-                value = encoded[name]  # KeyError naming the missing input
-            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-            feed[name] = array if array.dtype == dtype else array.astype(dtype)
-        return session.run(output_names, feed)
+        runner = self.runner()
+        outputs = runner.run(encoded, output_names)
+        return [outputs[name] for name in (output_names or runner.output_names)]
 
 
 def raw_outputs(pipe: Any, inputs: Any, output_names: tuple[str, ...],
