@@ -80,3 +80,20 @@ def test_runtime_and_precision_are_resolved_before_any_build() -> None:
     if not has_bf16():
         with pytest.raises(InvalidConfigError, match="AVX512-BF16"):
             resolve_runtime("openvino", "bf16", optimize=None, quantize=None, provider="auto")
+
+
+@pytest.mark.slow
+def test_load_pipeline_runtime_openvino_resolves_once(bbc_model: Path, artifact_cache: Path, bbc_ort) -> None:
+    from onnx_pipelines.build_request import BuildRequest
+
+    pipe = load_pipeline("text-classification", bbc_model, runtime="openvino", cache_dir=artifact_cache)
+    assert (pipe.variant, pipe.runtime, pipe.precision) == ("openvino:fp32", "openvino", "fp32")
+    assert pipe.artifact.path == bbc_ort.artifact.path  # the same cached export ONNX Runtime reads
+    request = pipe.request
+    assert request.engine == "openvino" and request.variant == "openvino:fp32"
+    saved = request.to_dict()
+    assert (saved["runtime"], saved["precision"]) == ("openvino", "fp32")
+    assert BuildRequest.from_dict(saved) == request
+    assert (bbc_ort.runtime, bbc_ort.precision) == ("onnxruntime", "fp32")
+    text = "Shares in the carmaker fell 7% after it cut its profit forecast."
+    assert pipe(text)[0]["label"] == bbc_ort(text)[0]["label"] == "business"
