@@ -117,9 +117,11 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
             f"{model!r} holds no model.onnx. Export it first: onnx-pipelines export {model} --task ... --output DIR"
         )
     task = named_task or infer_task(source.config())
-    static = quantize is not None and quantize.lower() == "static"
+    runtime, precision = getattr(args, "runtime", "onnxruntime"), getattr(args, "precision", None)
+    static = (quantize is not None and quantize.lower() == "static") or (runtime == "openvino" and precision == "int8")
     request = resolve_build_request(
         task, source, optimize=optimize, quantize=quantize, provider=args.provider, intra_op_threads=args.threads,
+        runtime=runtime, precision=precision,
         calibration_dataset=_calibration_dataset(args) if static else None, text_column=args.text_column,
         calibration_method=args.calibration_method, calibration_samples=args.calibration_samples,
     )

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(
         spec.name, args.model, optimize=args.optimize, quantize=args.quantize, provider=args.provider,
         cache_dir=args.cache_dir, intra_op_threads=args.threads, progress=StepPrinter(),
-        batch_size=args.batch_size,
+        runtime=args.runtime, precision=args.precision, batch_size=args.batch_size,
     )
     outputs = pipe(inputs, **call_kwargs)  # a list in, one output per input out (the pipeline classes' convention)
     for item, output in zip(shown, outputs, strict=True):

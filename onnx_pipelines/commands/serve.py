@@ -184,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    runtime = {k: v for k, v in (("runtime", args.runtime), ("precision", args.precision))
+               if v not in (None, "onnxruntime")}  # only when asked: the pytorch backend takes no ONNX options
     app = create_app(
         args.model,
         args.task,
@@ -194,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         intra_op_threads=args.threads,
         settings=settings_from_args(args),
         backend=args.backend,
+        **runtime,
     )
     return run_server(
         app,
