@@ -19,6 +19,8 @@ from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.config import OptimizeSettings, QuantizeSettings, config_fingerprint
 from onnx_pipelines.errors import CorruptModelError
 from onnx_pipelines.export import check_exportable, check_head, export_model, validate_against_torch
+from onnx_pipelines.int8_guard import guard_int8_build, guard_key
+from onnx_pipelines.mixed_precision import with_excluded
 from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
@@ -90,8 +92,9 @@ def build_variant(
         out_file = f"{prefix}_{quantize.label}.onnx"
         current = _step(
             cache, group, name, current,
-            {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash},
-            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration_batches),
+            {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash,
+             "guard": guard_key(quantize)},  # int8 guard (issue 11)
+            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration_batches, task, progress),
             progress, f"Quantizing to int8 ({quantize.label})",
         )
     return current
@@ -154,11 +157,24 @@ def _optimize_build(tmp: Path, parent: Artifact, settings: OptimizeSettings, out
 
 
 def _quantize_build(tmp: Path, parent: Artifact, settings: QuantizeSettings, out_file: str,
-                    calibration_batches: Sequence[dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+                    calibration_batches: Sequence[dict[str, Any]] | None, task: TaskSpec,
+                    progress: Progress) -> tuple[str, dict[str, Any]]:
     path = quantize_model(parent.path, parent.model_file, tmp, settings, out_file,
                           calibration_batches=calibration_batches)
     (tmp / "ort_config.json").unlink(missing_ok=True)
     extra: dict[str, Any] = {"quantize": settings.label}
+    # --- int8 guard (issue 11): compare with the fp32 parent, repair with fp32 fallbacks or raise ---------
+    if settings.guard:
+        def requantize(nodes: Sequence[str]) -> Path:
+            return quantize_model(parent.path, parent.model_file, tmp, with_excluded(settings, nodes), out_file,
+                                  calibration_batches=calibration_batches)
+
+        path, report = guard_int8_build(task, parent.model_path, path, tmp, settings, requantize,
+                                        calibration_batches=calibration_batches, progress=progress)
+        (tmp / "ort_config.json").unlink(missing_ok=True)
+        extra["int8_guard"] = report.to_dict()
+        logger.info("%s", report.summary())
+    # --- end int8 guard ------------------------------------------------------------------------------------
     if settings.is_static and calibration_batches:
         extra["calibration_rows"] = sum(len(b["input_ids"]) for b in calibration_batches)
     return path.name, extra

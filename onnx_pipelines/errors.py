@@ -52,6 +52,10 @@ class ExportError(OnnxPipelinesError, RuntimeError):
     """Exporting, optimizing or quantizing failed, or the result disagrees with PyTorch."""
 
 
+class QuantizationAccuracyError(ExportError):
+    """An int8 build misses its task's accuracy bound against its fp32 parent, even with fp32 fallbacks."""
+
+
 class DatasetError(OnnxPipelinesError, ValueError):
     """A dataset could not be loaded or lacks the columns a task needs."""
 
@@ -97,6 +101,7 @@ __all__ = [
     "ModelNotFoundError",
     "OnnxPipelinesError",
     "ParityError",
+    "QuantizationAccuracyError",
     "ProviderUnavailableError",
     "ServerOverloadedError",
     "ServerShuttingDownError",

@@ -127,7 +127,7 @@ def variant_name(optimize: OptimizeSettings | None, quantize: QuantizeSettings |
     if optimize is not None:
         parts.append(optimize.label)
     if quantize is not None:
-        parts.append("int8-static" if quantize.is_static else "int8-dynamic")
+        parts.append(("int8-static" if quantize.is_static else "int8-dynamic") + ("" if quantize.guard else "-plain"))
     return "+".join(parts) or "fp32"
 
 
@@ -158,6 +158,10 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
         **pipeline_kwargs,
     )
     pipe.artifact = artifact
+    guard = artifact.manifest.get("int8_guard")  # int8 guard (issue 11): say which nodes stayed fp32
+    pipe.int8_guard = guard
+    if isinstance(guard, dict) and guard.get("fp32_nodes"):
+        variant = f"{variant} ({len(guard['fp32_nodes'])} nodes fp32)"
     pipe.variant = variant
     pipe.provider = provider
     return pipe

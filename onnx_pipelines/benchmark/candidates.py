@@ -91,7 +91,7 @@ def default_candidates(variants: str | list[str] | tuple[str, ...] = DEFAULT_VAR
                       "on the plain export"),
         ]
     for variant in parse_variants(variants):
-        if variant.quantize == "static" and not static_available:
+        if str(variant.quantize).startswith("static") and not static_available:
             continue
         description = f"load_pipeline(..., {_kwargs(variant)})"
         rows.append(Candidate(variant.name, CandidateKind.OURS, variant.name, description))
@@ -135,10 +135,10 @@ def _prepare_ours(candidate: Candidate, model: str, task: str, cache_dir: str,
     from onnx_pipelines.pipeline import load_pipeline
 
     variant = Variant.parse(candidate.variant or "fp32")
-    if variant.quantize == "static" and not calibration_texts:
+    if str(variant.quantize).startswith("static") and not calibration_texts:
         raise InvalidConfigError(f"{candidate.name} needs calibration data: pass --calibration-data FILE.")
     pipe = load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, cache_dir=cache_dir,
-                         calibration_dataset=calibration_texts if variant.quantize == "static" else None)
+                         calibration_dataset=calibration_texts if str(variant.quantize).startswith("static") else None)
     artifact = pipe.artifact
     build_s = _chain_build_seconds(artifact.manifest)
     note = "built in this run" if artifact.built else "from the cache (times recorded when it was built)"
@@ -248,5 +248,5 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
 
     variant = Variant.parse(candidate.variant or "fp32")
     return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, cache_dir=cache_dir,
-                         calibration_dataset=calibration_texts if variant.quantize == "static" else None,
+                         calibration_dataset=calibration_texts if str(variant.quantize).startswith("static") else None,
                          intra_op_threads=threads)

@@ -41,6 +41,8 @@ MODEL_DIR is a folder holding model.onnx with its config.json and tokenizer (e.g
 examples:
   onnx-pipelines optimize ./bbc-onnx --level O2 --output ./bbc-onnx-O2
   onnx-pipelines quantize ./bbc-onnx-O2 --mode dynamic --output ./bbc-onnx-O2-int8
+  onnx-pipelines quantize ./bbc-onnx-O2 --mode dynamic --explain   # the int8 guard's numbers, nodes ranked
+  onnx-pipelines quantize ./bbc-onnx-O2 --mode dynamic-plain       # the recipe as it comes, no int8 guard
   onnx-pipelines quantize ./bbc-onnx --mode static --calibration-data train.jsonl --output ./bbc-static
 """
 
@@ -93,6 +95,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-samples", type=int, default=128, metavar="N",
                         help="calibration rows used (default: 128)")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--explain", action="store_true",
+                        help="after an int8 build: print what the int8 guard measured and the quantizable nodes "
+                        "ranked by the error each causes (which stayed fp32)")
     add_runtime_options(parser)
 
 
@@ -133,6 +138,10 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
     if args.output:
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)
+    if getattr(args, "explain", False) and quantize_settings is not None:
+        from onnx_pipelines.int8_guard import artifact_sensitivity
+
+        print(artifact_sensitivity(artifact.path))
     return 0
 
 

@@ -244,7 +244,7 @@ class ParityEvaluator:
 
     def calibration_for(self, spec: VariantSpec) -> tuple[list[str], Calibration] | None:
         """Calibration texts for static-int8 variants, chosen once per run."""
-        if spec.variant is None or spec.variant.quantize != "static":
+        if spec.variant is None or not str(spec.variant.quantize).startswith("static"):
             return None
         if self._calibration is None:
             run, columns = self.prepared, self.options.columns
