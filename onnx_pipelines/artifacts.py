@@ -93,7 +93,7 @@ def build_variant(
         current = _step(
             cache, group, name, current,
             {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash,
-             "guard": guard_key(quantize)},  # int8 guard (issue 11)
+             "guard": guard_key(quantize, task)},  # int8 guard (issue 11)
             lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration_batches, task, progress),
             progress, f"Quantizing to int8 ({quantize.label})",
         )

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from onnx_pipelines.guard_bounds import GuardBound
 from onnx_pipelines.guard_texts import GUARD_QUESTIONS, GUARD_TEXTS, guard_pairs
 from onnx_pipelines.tasks import TaskSpec
-
-if TYPE_CHECKING:  # the parity package imports the pipelines; the build chain must not
-    from onnx_pipelines.parity.thresholds import GuardBound
 
 #: Rows per guard batch (the batching is part of what the guard measured, and says so in the manifest).
 GUARD_BATCH_SIZE = 8

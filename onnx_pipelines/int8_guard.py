@@ -20,17 +20,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from onnx_pipelines.errors import QuantizationAccuracyError
+from onnx_pipelines.guard_bounds import INT8_GUARD_BOUNDS, GuardBound
 from onnx_pipelines.guard_measures import GuardInputs, Measurement, guard_inputs, measure, run_graph
 from onnx_pipelines.guard_texts import GUARD_TEXTS_VERSION
 from onnx_pipelines.mixed_precision import fp32_mac_fraction, plan_fallback
 from onnx_pipelines.sensitivity import NodeSensitivity, Probe, QuantizableNode, rank_nodes, sensitivity_table
 from onnx_pipelines.tasks import TaskSpec
-
-if TYPE_CHECKING:  # the parity package imports the pipelines; the build chain must not
-    from onnx_pipelines.parity.thresholds import GuardBound
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +43,13 @@ MAX_REPAIR_BUILDS = 3
 Requantize = Callable[[Sequence[str]], Path]
 
 
-def guard_key(settings: Any) -> dict[str, Any] | bool:
-    """What the guard adds to the quantize step's cache key (``False`` for the plain recipe)."""
+def guard_key(settings: Any, task: TaskSpec) -> dict[str, Any] | bool:
+    """What the guard adds to the quantize step's cache key (``False`` for the plain recipe): a changed
+    procedure, text set, bound or fallback limit builds (and guards) the int8 graph again."""
     if not getattr(settings, "guard", True):
         return False
-    return {"version": GUARD_VERSION, "texts": GUARD_TEXTS_VERSION, "max_fp32_macs": MAX_FP32_MAC_FRACTION}
+    return {"version": GUARD_VERSION, "texts": GUARD_TEXTS_VERSION, "max_fp32_macs": MAX_FP32_MAC_FRACTION,
+            "bound": INT8_GUARD_BOUNDS[task.name].to_dict()}
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,6 @@ class GuardSession:
                  bound: GuardBound | None = None) -> None:
         from transformers import AutoTokenizer
 
-        from onnx_pipelines.parity.thresholds import INT8_GUARD_BOUNDS
-
         self.task = task
         self.folder = folder
         self.parent_model = parent_model
@@ -210,8 +208,8 @@ def guard_int8_build(task: TaskSpec, parent_model: Path, int8_model: Path, folde
     start, builds, last = 1, 0, plain
     tried: list[tuple[tuple[str, ...], Measurement]] = []
     while builds < MAX_REPAIR_BUILDS:
-        kept = plan_fallback(ranked, passes, start=start)
-        if kept is None or fp32_mac_fraction(ranked, kept) > MAX_FP32_MAC_FRACTION:
+        kept = plan_fallback(ranked, passes, start=start, max_mac_fraction=MAX_FP32_MAC_FRACTION)
+        if kept is None:
             break
         path = requantize(kept)
         builds += 1

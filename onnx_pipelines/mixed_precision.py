@@ -15,7 +15,7 @@ from onnx_pipelines.sensitivity import NodeSensitivity
 
 
 def plan_fallback(ranked: Sequence[NodeSensitivity], passes: Callable[[set[str]], bool],
-                  *, start: int = 1) -> list[str] | None:
+                  *, start: int = 1, max_mac_fraction: float = 1.0) -> list[str] | None:
     """The smallest prefix of ``ranked`` (at least ``start`` nodes) to keep in fp32, then pruned.
 
     Args:
@@ -23,14 +23,16 @@ def plan_fallback(ranked: Sequence[NodeSensitivity], passes: Callable[[set[str]]
         passes: Whether the probe meets the bound with the given set of nodes *kept in fp32* (all others
             quantized).
         start: Try at least this many nodes (the caller raises it when a real build missed).
+        max_mac_fraction: Only prefixes keeping at most this share of the quantizable MACs in fp32.
 
     Returns:
-        Node names to keep in fp32, or ``None`` when even keeping every ranked node does not pass.
+        Node names to keep in fp32, or ``None`` when no prefix within the MAC budget passes.
     """
     names = [r.node.name for r in ranked]
-    if not names:
-        return None
-    low, high = max(1, start), len(names)
+    high = len(names)
+    while high > 0 and fp32_mac_fraction(ranked, names[:high]) > max_mac_fraction:
+        high -= 1
+    low = max(1, start)
     if low > high or not passes(set(names[:high])):
         return None
     while low < high:  # smallest k in [low, high] that passes

@@ -129,3 +129,22 @@ def test_plain_modes_parse_and_opt_out() -> None:
     plain, guarded = resolve_quantize("dynamic-plain"), resolve_quantize("dynamic")
     assert not plain.guard and guarded.guard and plain.fingerprint() != guarded.fingerprint()
     assert resolve_quantize("static-plain").is_static
+
+
+def test_fallback_plan_is_the_smallest_passing_prefix_then_pruned() -> None:
+    from onnx_pipelines.mixed_precision import plan_fallback
+    from onnx_pipelines.sensitivity import NodeSensitivity, QuantizableNode
+
+    ranked = [NodeSensitivity(QuantizableNode(f"n{i}", "MatMul", f"w{i}", macs), 1.0 / (i + 1), {})
+              for i, macs in enumerate([100, 400, 100, 100, 300])]
+    # The bound holds once n0 and n1 stay fp32, or n0 and n3 (cheaper): bisection finds the prefix, pruning
+    # cannot drop either of n0/n1 here because n3 is not in the prefix.
+    def passes(kept: set[str]) -> bool:
+        return "n0" in kept and ("n1" in kept or "n3" in kept)
+
+    assert plan_fallback(ranked, passes) == ["n0", "n1"]
+    # When the prefix that passes holds n3, the expensive n1 is pruned away.
+    assert plan_fallback(ranked, lambda kept: "n0" in kept and "n3" in kept) == ["n0", "n3"]
+    # Nothing within the MAC budget passes: no plan.
+    assert plan_fallback(ranked, passes, max_mac_fraction=0.1) is None
+    assert plan_fallback(ranked, lambda kept: False) is None

@@ -24,6 +24,7 @@ from typing import Any
 
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.guard_bounds import INT8_GUARD_BOUNDS, GuardBound  # noqa: F401  (the int8 guard's table)
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp32-approx", "fp16", "int8")
 
@@ -74,51 +75,8 @@ DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
 }
 
 
-@dataclass(frozen=True)
-class GuardBound:
-    """What an int8 build must keep of its fp32 parent's answers (checked at build time, per task).
-
-    Attributes:
-        measure: How the answers are compared: ``top1`` (labels and their probabilities), ``token-labels``
-            (one label per token), ``spans`` (start and end token of the answer), ``cosine`` (pooled
-            sentence vectors), ``token-cosine`` (every token's hidden state).
-        min_agreement: Smallest fraction of rows (tokens, spans) whose answer is unchanged.
-        max_prob_change: Largest change of any label probability (``top1`` only).
-        min_cosine: Smallest cosine between int8 and fp32 vectors (``cosine`` / ``token-cosine``).
-    """
-
-    measure: str
-    min_agreement: float | None = None
-    max_prob_change: float | None = None
-    min_cosine: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-#: Int8 guard bounds per task: an int8 build is compared with its fp32 parent on real text when it is built
-#: and repaired with mixed precision (or refused) below these. They are stricter than the parity ``int8``
-#: row above, which judges a finished variant against labels; the guard judges the int8 graph against the
-#: graph it came from, on rows that all fit in one window.
-#:
-#: ==========================  ============  =================================================================
-#: task                        measure       bound (why)
-#: ==========================  ============  =================================================================
-#: text-classification         top1          agreement >= 0.98 (1 flip in 72 rows), max prob change <= 0.20
-#: zero-shot-classification    top1          as text-classification (NLI logits of the pairs)
-#: token-classification        token-labels  agreement >= 0.99 of the real tokens
-#: question-answering          spans         agreement >= 0.93 (1 of 16 spans may move)
-#: sentence-embeddings         cosine        min cosine >= 0.997 (keeps nearest neighbours, issue 11)
-#: feature-extraction          token-cosine  min cosine >= 0.99 over every real token
-#: ==========================  ============  =================================================================
-INT8_GUARD_BOUNDS: dict[str, GuardBound] = {
-    "text-classification": GuardBound("top1", min_agreement=0.98, max_prob_change=0.20),
-    "zero-shot-classification": GuardBound("top1", min_agreement=0.98, max_prob_change=0.20),
-    "token-classification": GuardBound("token-labels", min_agreement=0.99),
-    "question-answering": GuardBound("spans", min_agreement=0.93),
-    "sentence-embeddings": GuardBound("cosine", min_cosine=0.997),
-    "feature-extraction": GuardBound("token-cosine", min_cosine=0.99),
-}
+# INT8_GUARD_BOUNDS (imported above): the int8 guard's bounds per task (build time, int8 graph vs its fp32
+# parent). The table lives in onnx_pipelines/guard_bounds.py so the build chain never imports the parity package.
 
 
 def variant_precision(variant: Variant) -> str:
