@@ -61,22 +61,20 @@ def load(name: str, cache: str) -> Any:
     if not name.endswith("-nogather"):
         return load_pipeline("sentence-embeddings", model, optimize=variant.optimize, quantize=variant.quantize,
                              cache_dir=cache, batch_size=16)
-    from onnx_pipelines.artifacts import build_variant
+    from onnx_pipelines.artifacts import build_artifact
+    from onnx_pipelines.build_request import resolve_build_request
     from onnx_pipelines.cache import ArtifactCache
-    from onnx_pipelines.config import resolve_optimize, resolve_quantize
-    from onnx_pipelines.model_source import resolve_model
-    from onnx_pipelines.pipeline import pipeline_from_artifact
-    from onnx_pipelines.runtime import CPU, RuntimeSettings
-    from onnx_pipelines.tasks import get_task
+    from onnx_pipelines.config import resolve_quantize
+    from onnx_pipelines.pipeline import open_pipeline
 
     settings = resolve_quantize("dynamic-plain")
     ops = [op for op in settings.config.operators_to_quantize if op not in ("Gather", "EmbedLayerNormalization")]
     settings = dataclasses.replace(settings, label=settings.label + "_nogather",
                                    config=dataclasses.replace(settings.config, operators_to_quantize=ops))
-    spec = get_task("sentence-embeddings")
-    artifact = build_variant(resolve_model(model), spec, optimize=resolve_optimize(variant.optimize),
-                             quantize=settings, cache=ArtifactCache(cache))
-    return pipeline_from_artifact(spec, artifact, RuntimeSettings(provider="cpu"), CPU, variant=name, batch_size=16)
+    request = resolve_build_request("sentence-embeddings", model, optimize=variant.optimize, quantize="dynamic-plain")
+    request = dataclasses.replace(request, quantize=settings)  # the plain recipe, Gather left in fp32
+    artifact = build_artifact(request, cache=ArtifactCache(cache))
+    return open_pipeline(request, artifact, variant=name, batch_size=16)
 
 
 def time_candidate(name: str, cache: str, texts: list[str], repeats: int) -> dict[str, Any]:
