@@ -124,7 +124,7 @@ def check_inputs(options: ParityOptions) -> PreparedRun:
         spec.name: resolve_build_request(base.task, base.source, optimize=spec.variant.optimize,
                                          quantize=spec.variant.quantize, provider=options.provider,
                                          intra_op_threads=options.intra_op_threads)
-        for spec in variants if spec.variant is not None and spec.variant.quantize != "static"
+        for spec in variants if spec.variant is not None and not str(spec.variant.quantize).startswith("static")
     }
     return PreparedRun(task=base.task, adapter=adapter, source=base.source, variants=variants,
                        provider=base.provider, base=base, requests=requests)
