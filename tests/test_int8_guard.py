@@ -148,3 +148,14 @@ def test_fallback_plan_is_the_smallest_passing_prefix_then_pruned() -> None:
     # Nothing within the MAC budget passes: no plan.
     assert plan_fallback(ranked, passes, max_mac_fraction=0.1) is None
     assert plan_fallback(ranked, lambda kept: False) is None
+
+
+def test_plain_request_round_trips_and_names_itself(bbc_model) -> None:
+    from onnx_pipelines.build_request import BuildRequest, resolve_build_request
+
+    request = resolve_build_request("text-classification", bbc_model, optimize="O2", quantize="dynamic-plain")
+    assert request.variant == "O2+int8-dynamic-plain" and request.quantize is not None and not request.quantize.guard
+    again = BuildRequest.from_dict(json.loads(json.dumps(request.to_dict())))
+    assert again.variant == "O2+int8-dynamic-plain" and again.to_dict() == request.to_dict()
+    guarded = resolve_build_request("text-classification", bbc_model, optimize="O2", quantize="dynamic")
+    assert guarded.variant == "O2+int8-dynamic" and guarded.quantize.fingerprint() != request.quantize.fingerprint()
