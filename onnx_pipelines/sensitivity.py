@@ -1,13 +1,14 @@
 """Which nodes int8 hurts: rank the quantizable nodes of a graph by the output error each one causes.
 
 Re-quantizing the graph once per node would cost one quantizer run (seconds) per node. Instead one
-*probe* graph is built from the fp32 graph: beside every quantizable node it holds a twin computing the
-node on int8-rounded inputs as onnxruntime's quantizer rounds them -- weights with ``quantize_data`` (the
-quantizer's own function: per channel or per tensor, symmetric or not, reduced range or not, as the
-quantization config says), activations through ``DynamicQuantizeLinear`` -> ``DequantizeLinear``
-(per-batch uint8 ranges, as dynamic int8 kernels compute them) -- and a ``Where`` on a boolean graph
-input, the node's *gate*, picks which of the two outputs flows on. With all gates shut the probe
-computes the fp32 graph exactly; opening one gate quantizes one node.
+*probe* graph is built from the fp32 graph: each quantizable node reads its inputs rounded to int8 as
+onnxruntime's quantizer rounds them -- weights with ``quantize_data`` (the quantizer's own function: per
+channel or per tensor, symmetric or not, reduced range or not, as the quantization config says),
+activations through ``DynamicQuantizeLinear`` -> ``DequantizeLinear`` (per-batch uint8 ranges, as dynamic
+int8 kernels compute them) -- or as they are, chosen by a ``Where`` on a boolean graph input, the node's
+*gate* (embedding lookups get a twin on the rounded table instead, and the gate picks the output). With all
+gates shut the probe computes the fp32 graph (up to float summation order: fewer ORT fusions fit around
+the gates); opening one gate quantizes one node.
 One session then answers every question the ranking and the fallback search ask, one run each.
 
 The probe simulates int8 rounding; the integer kernels accumulate exactly in int32, so the simulation

@@ -20,19 +20,25 @@ from onnx_pipelines.tasks import get_task
 
 
 @pytest.fixture(scope="module")
-def minilm_int8(minilm_model: Path, artifact_cache: Path):
-    """all-MiniLM-L6-v2 sentence embeddings, int8-dynamic with the guard (tests/test_parity.py builds it too)."""
-    return load_pipeline("sentence-embeddings", minilm_model, quantize="dynamic", cache_dir=artifact_cache)
+def minilm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The parity tests' cache: tests/test_parity.py builds (and guards) the same MiniLM fp32 and int8-dynamic."""
+    return tmp_path_factory.getbasetemp() / "parity-cache"
 
 
 @pytest.fixture(scope="module")
-def minilm_plain(minilm_model: Path, artifact_cache: Path):
-    return load_pipeline("sentence-embeddings", minilm_model, quantize="dynamic-plain", cache_dir=artifact_cache)
+def minilm_int8(minilm_model: Path, minilm_cache: Path):
+    """all-MiniLM-L6-v2 sentence embeddings, int8-dynamic with the guard."""
+    return load_pipeline("sentence-embeddings", minilm_model, quantize="dynamic", cache_dir=minilm_cache)
 
 
 @pytest.fixture(scope="module")
-def minilm_fp32(minilm_model: Path, artifact_cache: Path):
-    return load_pipeline("sentence-embeddings", minilm_model, cache_dir=artifact_cache)
+def minilm_plain(minilm_model: Path, minilm_cache: Path):
+    return load_pipeline("sentence-embeddings", minilm_model, quantize="dynamic-plain", cache_dir=minilm_cache)
+
+
+@pytest.fixture(scope="module")
+def minilm_fp32(minilm_model: Path, minilm_cache: Path):
+    return load_pipeline("sentence-embeddings", minilm_model, cache_dir=minilm_cache)
 
 
 def _parent_model(artifact) -> Path:
@@ -83,17 +89,21 @@ def test_passing_int8_is_kept_as_built(bbc_model: Path, artifact_cache: Path) ->
     assert guard["final"]["values"]["agreement"] >= INT8_GUARD_BOUNDS["text-classification"].min_agreement
 
 
-def test_refuses_with_the_numbers_when_the_fallback_budget_is_too_small(minilm_int8, minilm_plain, tmp_path,
-                                                                        monkeypatch) -> None:
-    monkeypatch.setattr(int8_guard, "MAX_FP32_MAC_FRACTION", 0.05)
-    parent = _parent_model(minilm_int8.artifact)
-    settings = resolve_quantize("dynamic")
+def test_refuses_with_the_numbers_when_no_repair_fits(tiny_classifier: Path, artifact_cache: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bound that only fp32 meets: every fallback set within the MAC budget misses, so the build is refused."""
+    from onnx_pipelines.guard_bounds import GuardBound
+
+    fp32 = load_pipeline("text-classification", tiny_classifier, cache_dir=artifact_cache).artifact
+    plain = load_pipeline("text-classification", tiny_classifier, quantize="dynamic-plain",
+                          cache_dir=artifact_cache).artifact
+    monkeypatch.setitem(INT8_GUARD_BOUNDS, "text-classification", GuardBound("top1", max_prob_change=0.0))
     with pytest.raises(QuantizationAccuracyError) as error:
-        guard_int8_build(get_task("sentence-embeddings"), parent, minilm_plain.artifact.model_path,
-                         minilm_int8.artifact.path, settings,
-                         lambda nodes: pytest.fail("no repair fits 5% of the MACs; nothing to re-quantize"))
+        guard_int8_build(get_task("text-classification"), fp32.model_path, plain.model_path, plain.path,
+                         resolve_quantize("dynamic"), lambda nodes: pytest.fail("no repair fits; nothing to rebuild"))
     message = str(error.value)
-    assert "min_cosine" in message and "quantize='dynamic-plain'" in message and "Most sensitive nodes" in message
+    assert "max prob change" in message and "Most sensitive nodes" in message
+    assert "quantize='dynamic-plain'" in message and "no fallback set within the limit" in message
 
 
 def test_probe_with_gates_shut_is_the_fp32_graph(minilm_int8) -> None:
@@ -106,7 +116,8 @@ def test_probe_with_gates_shut_is_the_fp32_graph(minilm_int8) -> None:
 
     shut = run_graph(probe.session, session.inputs, task.output_names, extra_feed=probe.feed(set()))
     for ours, reference in zip(shut, session.reference, strict=True):
-        np.testing.assert_allclose(ours["last_hidden_state"], reference["last_hidden_state"], atol=1e-5)
+        # Same graph, fewer ORT fusions around the gates: equal up to float summation order.
+        np.testing.assert_allclose(ours["last_hidden_state"], reference["last_hidden_state"], atol=1e-4)
     assert {n.op_type for n in probe.nodes} >= {"MatMul", "Gather"}
 
 
