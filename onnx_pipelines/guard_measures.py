@@ -97,22 +97,14 @@ def _stack(rows: list[Batch]) -> Batch:
     return {k: v[:, :used] for k, v in batch.items()} if used else batch
 
 
-def run_graph(session: Any, inputs: GuardInputs, output_names: Sequence[str],
+def run_graph(runner: Any, inputs: GuardInputs, output_names: Sequence[str],
               extra_feed: dict[str, np.ndarray] | None = None) -> list[dict[str, np.ndarray]]:
-    """Run an ONNX Runtime session on every guard batch; zero ``token_type_ids`` when the tokenizer has none."""
-    declared = [i.name for i in session.get_inputs()]
+    """Run a :class:`~onnx_pipelines.session_runner.ModelRunner` on every guard batch (``extra_feed``: the
+    probe's gates)."""
     results = []
     for batch in inputs.batches:
-        feed: dict[str, np.ndarray] = {}
-        for name in declared:
-            if name in batch:
-                feed[name] = batch[name]
-            elif name == "token_type_ids":
-                feed[name] = np.zeros_like(batch["input_ids"])
-            elif extra_feed is not None and name in extra_feed:
-                feed[name] = extra_feed[name]
-        outputs = session.run(list(output_names), feed)
-        results.append({n: np.asarray(o, dtype=np.float32) for n, o in zip(output_names, outputs, strict=True)})
+        outputs = runner.run({**batch, **(extra_feed or {})}, list(output_names))
+        results.append({name: np.asarray(outputs[name], dtype=np.float32) for name in output_names})
     return results
 
 

@@ -153,19 +153,17 @@ class GuardSession:
                       exclude=list(config.nodes_to_exclude or []))
 
         def evaluate(quantized: set[str]) -> Measurement:
-            outputs = run_graph(probe.session, self.inputs, self.task.output_names, extra_feed=probe.feed(quantized))
+            outputs = run_graph(probe.runner, self.inputs, self.task.output_names, extra_feed=probe.feed(quantized))
             return self.measure_outputs(outputs)
 
         return probe, rank_nodes(probe, evaluate), evaluate
 
 
 def _session(model_path: Path) -> Any:
-    import onnxruntime
+    from onnx_pipelines.runtime import RuntimeSettings
+    from onnx_pipelines.session_runner import open_runner
 
-    from onnx_pipelines.runtime import CPU_DISABLED_OPTIMIZERS
-
-    return onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"],
-                                        disabled_optimizers=list(CPU_DISABLED_OPTIMIZERS))
+    return open_runner(model_path, RuntimeSettings(provider="cpu"))
 
 
 def guard_int8_build(task: TaskSpec, parent_model: Path, int8_model: Path, folder: Path, settings: Any,

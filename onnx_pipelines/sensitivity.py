@@ -236,8 +236,11 @@ class Probe:
         probe = build_probe(model, self.nodes, config)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        from onnx_pipelines.session_runner import OrtRunner
+
         self.session = onnxruntime.InferenceSession(probe.SerializeToString(), options,
                                                     providers=["CPUExecutionProvider"])
+        self.runner = OrtRunner(self.session)
 
     def feed(self, quantized: set[str]) -> dict[str, np.ndarray]:
         """Gate values with ``quantized`` nodes open."""

@@ -114,7 +114,7 @@ def test_probe_with_gates_shut_is_the_fp32_graph(minilm_int8) -> None:
     probe = Probe(parent, config.operators_to_quantize, config)
     from onnx_pipelines.guard_measures import run_graph
 
-    shut = run_graph(probe.session, session.inputs, task.output_names, extra_feed=probe.feed(set()))
+    shut = run_graph(probe.runner, session.inputs, task.output_names, extra_feed=probe.feed(set()))
     for ours, reference in zip(shut, session.reference, strict=True):
         # Same graph, fewer ORT fusions around the gates: equal up to float summation order.
         np.testing.assert_allclose(ours["last_hidden_state"], reference["last_hidden_state"], atol=1e-4)
