@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**report.as_dict(), "int8_guard": guard}, indent=2))
     else:
         print(report.to_text())
-        if guard:
+        if guard and not args.sensitivity:  # --sensitivity prints the same line above its table
             from onnx_pipelines.int8_guard import manifest_summary
 
             print(manifest_summary(guard))
