@@ -190,7 +190,7 @@ def guard_int8_build(task: TaskSpec, parent_model: Path, int8_model: Path, folde
     started = time.perf_counter()
     session = GuardSession(task, parent_model, folder, calibration_batches)
     plain = session.measure_graph(int8_model)
-    common = {"task": task.name, "bound": session.bound, "rows": session.inputs.rows,
+    common: dict[str, Any] = {"task": task.name, "bound": session.bound, "rows": session.inputs.rows,
               "source": session.inputs.source, "batching": session.inputs.batching, "plain": plain}
     if plain.passed:
         return int8_model, GuardReport(final=plain, seconds=time.perf_counter() - started, **common)

@@ -170,3 +170,18 @@ def test_plain_request_round_trips_and_names_itself(bbc_model) -> None:
     assert again.variant == "O2+int8-dynamic-plain" and again.to_dict() == request.to_dict()
     guarded = resolve_build_request("text-classification", bbc_model, optimize="O2", quantize="dynamic")
     assert guarded.variant == "O2+int8-dynamic" and guarded.quantize.fingerprint() != request.quantize.fingerprint()
+
+
+def test_inspect_sensitivity_ranks_the_nodes_of_a_built_int8_artifact(tiny_classifier: Path, artifact_cache: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from onnx_pipelines.cli import main
+
+    pipe = load_pipeline("text-classification", tiny_classifier, quantize="dynamic", cache_dir=artifact_cache)
+    assert main(["inspect", str(pipe.artifact.path), "--sensitivity"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("int8 guard: top1 on 72 library texts") == 1
+    assert "(ranking computed now: the plain recipe passed" in out  # a passing build stores no ranking
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "MatMul" in line]
+    assert len(rows) >= 4 and rows[0].startswith("| 1 |")
+    assert main(["inspect", str(pipe.artifact.path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["int8_guard"]["plain"]["passed"]
