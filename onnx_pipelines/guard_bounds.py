@@ -9,7 +9,10 @@ the int8 graph against the graph it came from.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from onnx_pipelines.tasks import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,21 @@ INT8_GUARD_BOUNDS: dict[str, GuardBound] = {
     "sentence-embeddings": GuardBound("cosine", min_cosine=0.997),
     "feature-extraction": GuardBound("token-cosine", min_cosine=0.99),
 }
+
+
+def bound_for(task: TaskSpec) -> GuardBound:
+    """The task's bound: its :data:`INT8_GUARD_BOUNDS` entry, else the bound of the task it resembles.
+
+    A task added to the registry without an entry here is still guarded: token-level ``logits`` are judged
+    like token classification, ``start_logits`` like question answering, hidden states like feature
+    extraction, and anything else (one row of logits per input) like text classification.
+    """
+    if task.name in INT8_GUARD_BOUNDS:
+        return INT8_GUARD_BOUNDS[task.name]
+    if task.output_name == "start_logits":
+        return INT8_GUARD_BOUNDS["question-answering"]
+    if task.output_name == "last_hidden_state":
+        return INT8_GUARD_BOUNDS["feature-extraction"]
+    if task.token_level:
+        return INT8_GUARD_BOUNDS["token-classification"]
+    return INT8_GUARD_BOUNDS["text-classification"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from onnx_pipelines.errors import QuantizationAccuracyError
-from onnx_pipelines.guard_bounds import INT8_GUARD_BOUNDS, GuardBound
+from onnx_pipelines.guard_bounds import GuardBound, bound_for
 from onnx_pipelines.guard_measures import GuardInputs, Measurement, guard_inputs, measure, run_graph
 from onnx_pipelines.guard_texts import GUARD_TEXTS_VERSION
 from onnx_pipelines.mixed_precision import fp32_mac_fraction, plan_fallback
@@ -49,7 +49,7 @@ def guard_key(settings: Any, task: TaskSpec) -> dict[str, Any] | bool:
     if not getattr(settings, "guard", True):
         return False
     return {"version": GUARD_VERSION, "texts": GUARD_TEXTS_VERSION, "max_fp32_macs": MAX_FP32_MAC_FRACTION,
-            "bound": INT8_GUARD_BOUNDS[task.name].to_dict()}
+            "bound": bound_for(task).to_dict()}
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class GuardSession:
         self.task = task
         self.folder = folder
         self.parent_model = parent_model
-        self.bound = bound or INT8_GUARD_BOUNDS[task.name]
+        self.bound = bound or bound_for(task)
         self.inputs: GuardInputs = guard_inputs(AutoTokenizer.from_pretrained(folder), task, calibration_batches)
         self.reference = run_graph(_session(parent_model), self.inputs, task.output_names)
 
