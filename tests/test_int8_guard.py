@@ -185,3 +185,15 @@ def test_inspect_sensitivity_ranks_the_nodes_of_a_built_int8_artifact(tiny_class
     assert rows[0].startswith("| 1 |") and sum(" | MatMul | " in row for row in rows) >= 4
     assert main(["inspect", str(pipe.artifact.path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["int8_guard"]["plain"]["passed"]
+
+
+def test_a_task_without_a_bound_is_held_to_the_one_it_resembles() -> None:
+    import dataclasses
+
+    from onnx_pipelines.guard_bounds import bound_for
+
+    ranking = dataclasses.replace(get_task("text-classification"), name="some-new-ranking-task")
+    tagging = dataclasses.replace(get_task("token-classification"), name="some-new-tagging-task")
+    assert bound_for(ranking) == INT8_GUARD_BOUNDS["text-classification"]
+    assert bound_for(tagging) == INT8_GUARD_BOUNDS["token-classification"]
+    assert bound_for(get_task("sentence-embeddings")).min_cosine == 0.997
