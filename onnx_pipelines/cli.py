@@ -19,6 +19,7 @@ from onnx_pipelines.errors import OnnxPipelinesError
 #: Modules that each add one subcommand, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.demo",
+    "onnx_pipelines.commands.check",
     "onnx_pipelines.commands.export",
     "onnx_pipelines.commands.inspect",
     "onnx_pipelines.commands.predict",

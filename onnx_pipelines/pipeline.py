@@ -19,6 +19,7 @@ from onnx_pipelines.config import (
 from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.model_source import ModelSource, resolve_model
 from onnx_pipelines.runtime import CPU, RuntimeSettings, resolve_provider
+from onnx_pipelines.support_check import require_supported
 from onnx_pipelines.tasks import TaskSpec, get_task
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ def load_pipeline(
     )
     check_provider_fits(optimize_settings, provider_name)
     source = resolve_model(model, revision=revision, token=token)
+    if source.onnx_file is None:  # issue 14: the support check fails an unsupported plan before the export
+        require_supported(source.path, spec, optimize=optimize_settings, quantize=quantize_settings,
+                          provider=provider_name, trust_remote_code=trust_remote_code)
     calibration = None
     if quantize_settings is not None and quantize_settings.is_static:
         calibration = calibration_batches(source, calibration_dataset, quantize_settings, text_column)
