@@ -19,6 +19,7 @@ from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.config import OptimizeSettings, QuantizeSettings, config_fingerprint
 from onnx_pipelines.errors import CorruptModelError
 from onnx_pipelines.export import check_exportable, check_head, export_model, validate_against_torch
+from onnx_pipelines.fusions import count_fused_ops
 from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
@@ -148,6 +149,7 @@ def _optimize_build(tmp: Path, parent: Artifact, settings: OptimizeSettings, out
     for leftover in ("ort_config.json",):
         (tmp / leftover).unlink(missing_ok=True)
     extra: dict[str, Any] = {"optimize": settings.label}
+    extra["fusions"] = count_fused_ops(path)  # issue 14: what the optimizer fused, in the manifest
     if atol is not None:
         extra["validation"] = validate_against_torch(source, task, path, atol=atol).as_dict()
     return path.name, extra

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from onnx_pipelines.config import OPTIMIZATION_LEVELS, QUANTIZE_MODES, detect_cpu_isa
-from onnx_pipelines.errors import InvalidConfigError, InvalidModelError, ModelNotFoundError, UnsupportedArchitectureError
+from onnx_pipelines.errors import (
+    InvalidConfigError,
+    InvalidModelError,
+    ModelNotFoundError,
+    UnsupportedArchitectureError,
+)
 from onnx_pipelines.fusions import expected_fusions, fusion_note
 from onnx_pipelines.tasks import TaskSpec, get_task
 

@@ -135,8 +135,12 @@ def run_cell(family: str, task: str, variant: str, folder: Path, cache_dir: Path
     """Build ``variant`` of the model at ``folder`` with ``load_pipeline`` and compare it with PyTorch."""
     from onnx_pipelines.config import Variant
     from onnx_pipelines.pipeline import load_pipeline
+    from onnx_pipelines.support_check import check_model
 
     parsed = Variant.parse(variant)
+    report = check_model(folder, task, optimize=parsed.optimize, quantize=parsed.quantize, count_parameters=False)
+    if not report.supported:  # what load_pipeline would refuse, without the folder's path in the message
+        return Cell(family, task, variant, "refused", detail=" ".join(report.reasons))
     try:
         pipe = load_pipeline(
             task, folder, optimize=parsed.optimize, quantize=parsed.quantize, cache_dir=cache_dir,
