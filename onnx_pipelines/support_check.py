@@ -32,6 +32,11 @@ logger = logging.getLogger(__name__)
 #: (``MatMul`` and ``Gather``: the linear layers and the embeddings).
 FP32_BYTES = 4
 INT8_BYTES = 1
+#: Model type -> why static int8 cannot be built for it (measured by the support matrix).
+STATIC_INT8_UNSUPPORTED: dict[str, str] = {
+    "deberta-v2": "its exported graph holds If subgraphs (relative-position bucketing), and onnxruntime's static "
+    "quantizer does not support models with subgraphs (NotImplementedError); use quantize='dynamic'",
+}
 
 
 @dataclass(frozen=True)
@@ -200,9 +205,11 @@ def check_model(
             note = fusion_note(model_type, level)
             if note:
                 notes.append(note)
-    int8_modes = QUANTIZE_MODES if exportable else ()
-    if mode is not None and mode not in int8_modes and exportable_tasks:
-        reasons.append(f"quantize={mode!r} does not apply to this model.")
+    int8_modes = tuple(m for m in QUANTIZE_MODES if m != "static" or model_type not in STATIC_INT8_UNSUPPORTED)
+    if not exportable:
+        int8_modes = ()
+    if mode == "static" and model_type in STATIC_INT8_UNSUPPORTED:
+        reasons.append(f"quantize='static' on model_type {model_type!r}: {STATIC_INT8_UNSUPPORTED[model_type]}.")
 
     parameters = _parameter_count(folder, spec) if count_parameters and not custom_code else None
     expected = _expected_sizes(parameters)

@@ -17,24 +17,13 @@ from onnx_pipelines.support_matrix import (
     render_matrix,
     run_matrix,
 )
-from onnx_pipelines.tiny_models import FAMILIES, training_sentences
+from onnx_pipelines.tiny_models import FAMILIES
 
-from .conftest import BBC_TRAIN, REPO, require_shared
+from .conftest import REPO
 
 DOC = REPO / "docs" / "architectures.md"
 #: The one cell the support check refuses: optimum-onnx 0.1.0 has no question-answering export for ModernBERT.
 REFUSED = {("modernbert", "question-answering", "fp32")}
-
-
-@pytest.fixture(scope="session")
-def matrix_folders(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) -> ModelFolders:
-    texts = training_sentences(require_shared(BBC_TRAIN))
-    return ModelFolders(tmp_path_factory.mktemp("tiny-families"), texts, minilm_model / "vocab.txt")
-
-
-@pytest.fixture(scope="session")
-def matrix_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("matrix-cache")
 
 
 @pytest.fixture(scope="session")
