@@ -2,7 +2,8 @@
 
 Usage (from the repository root, with ../shared beside it; offline):
 
-    python benchmarks/architectures.py                 # every cell (~15 min on 2 cores), rewrites the doc's tables
+    python benchmarks/architectures.py                 # the doc's cells (~10 min on 2 idle cores), rewrites its tables
+    python benchmarks/architectures.py --all           # every head through every variant (234 cells), prints them
     python benchmarks/architectures.py --ci            # only the cells CI runs (~2 min), prints them
     python benchmarks/architectures.py --work /tmp/mx  # keep the tiny models and artifacts there
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ci", action="store_true", help="run only the CI cells and print the tables")
+    parser.add_argument("--all", action="store_true", help="run every head through every variant and print them")
     parser.add_argument("--work", type=Path, default=None, help="folder for tiny models and the artifact cache")
     parser.add_argument("--doc", type=Path, default=DOC, help="the markdown file whose tables are replaced")
     args = parser.parse_args(argv)
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         TABLE_START,
         ModelFolders,
         all_cells,
+        doc_cells,
         render_matrix,
         run_matrix,
     )
@@ -54,11 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
-    cells = run_matrix(CI_CELLS if args.ci else all_cells(), folders, work / "cache",
+    chosen = CI_CELLS if args.ci else all_cells() if args.all else doc_cells()
+    cells = run_matrix(chosen, folders, work / "cache",
                        calibration_texts=texts, progress=progress)
     table = render_matrix(cells)
     print(f"{len(cells)} cells in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    if args.ci:
+    if args.ci or args.all:
         print(table)
         return 0
     doc = args.doc.read_text()

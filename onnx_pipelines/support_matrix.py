@@ -85,9 +85,19 @@ class Cell:
 
 
 def all_cells() -> list[tuple[str, str, str]]:
-    """Every (family, task, variant) of the matrix."""
+    """Every (family, task, variant): each head through each variant (``benchmarks/architectures.py --all``)."""
     return [(family, task, variant) for family, spec in FAMILIES.items() for task in spec.heads
             for variant in VARIANTS]
+
+
+def doc_cells() -> list[tuple[str, str, str]]:
+    """The cells of docs/architectures.md: every family's classifier through every variant, every other head at fp32.
+
+    The heads share the encoder graph, so what optimization fuses and how int8 builds is the same for each
+    head; the other heads' variants are in :func:`all_cells`.
+    """
+    return [(family, task, variant) for family, spec in FAMILIES.items() for task in spec.heads
+            for variant in VARIANTS if task == "text-classification" or variant == "fp32"]
 
 
 #: The cells CI runs (about two minutes on two cores): every family's classifier at fp32, O2 and
@@ -178,7 +188,7 @@ def compare_with_torch(task: str, pipe: Any, folder: Path) -> float:
     spans and labels, else ``inf``), ``1 - cosine`` for sentence embeddings.
     """
     if task == "sentence-embeddings":
-        from sentence_transformers import SentenceTransformer, models
+        from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
 
         reference = SentenceTransformer(modules=[models.Transformer(str(folder)),
                                                  models.Pooling(int(pipe.model.config.hidden_size), "mean")],
@@ -222,7 +232,7 @@ def _torch_pipeline(task: str, folder: Path) -> Any:
 
     model = get_task(task).load_torch_class().from_pretrained(folder).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    return transformers.pipeline(task, model=model, tokenizer=tokenizer, device="cpu")
+    return transformers.pipeline(task, model=model, tokenizer=tokenizer, device="cpu")  # type: ignore[call-overload]
 
 
 def _by_label(scores: Any) -> dict[str, float]:

@@ -119,8 +119,8 @@ def build_tokenizer(family: Family, folder: Path, texts: Sequence[str], wordpiec
     import transformers
 
     cls_token, sep_token, pad_token, unk_token, mask_token = family.specials
-    specials = dict(cls_token=cls_token, sep_token=sep_token, pad_token=pad_token, unk_token=unk_token,
-                    mask_token=mask_token)
+    specials: dict[str, Any] = dict(cls_token=cls_token, sep_token=sep_token, pad_token=pad_token,
+                                    unk_token=unk_token, mask_token=mask_token)
     tokenizer_class = getattr(transformers, family.tokenizer_class)
     if family.tokenizer_kind == "wordpiece":
         if wordpiece_vocab is None:
