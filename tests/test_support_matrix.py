@@ -65,7 +65,7 @@ def test_attention_is_fused_in_every_layer_where_it_is_fused(ci_matrix: dict[tup
     for family in FAMILIES:
         counts = ci_matrix[(family, "text-classification", "O2")].fused
         if counts["Attention"]:
-            # albert shares one layer's weights across its 2 layers: one fused Attention serves both.
+            # albert: ONNX Runtime fuses one of its two (weight-sharing) layers, as measured; the others all.
             assert counts["Attention"] == (1 if family == "albert" else 2), (family, counts)
 
 
