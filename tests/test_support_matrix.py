@@ -19,9 +19,7 @@ from onnx_pipelines.support_matrix import (
 )
 from onnx_pipelines.tiny_models import FAMILIES
 
-from .conftest import REPO
-
-DOC = REPO / "docs" / "architectures.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "architectures.md"
 #: The one cell the support check refuses: optimum-onnx 0.1.0 has no question-answering export for ModernBERT.
 REFUSED = {("modernbert", "question-answering", "fp32")}
 
