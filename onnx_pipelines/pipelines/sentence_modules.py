@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ POOLING_NAMES: dict[str, str] = {"mean_sqrt_len_tokens": "mean_sqrt_len"}
 DENSE_ACTIVATIONS: frozenset[str] = frozenset({"Tanh", "Identity", "ReLU", "GELU", "Sigmoid", "SiLU"})
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class DenseLayer:
     """A sentence-transformers ``Dense`` module: ``activation(x @ weight.T + bias)``.
 
@@ -40,13 +40,13 @@ class DenseLayer:
         weight: ``(out_features, in_features)`` float32 tensor.
         bias: ``(out_features,)`` tensor or ``None``.
         activation: A ``torch.nn`` activation module.
-        path: The module folder it was read from.
+        path: The module folder it was read from (what two layers compare by).
     """
 
-    weight: Any
-    bias: Any
-    activation: Any
-    path: str
+    weight: Any = field(compare=False, repr=False)
+    bias: Any = field(compare=False, repr=False)
+    activation: Any = field(compare=False)
+    path: str = ""
 
     def __call__(self, vectors: Any) -> Any:
         import torch
