@@ -176,7 +176,7 @@ async def _answer(
     items = spec.to_items(body)
     check_items(items, settings.max_input_items)
     batcher.check_capacity()  # refuse before tokenizing when the queue is already full
-    costs = await asyncio.to_thread(counter.costs, items, truncate=body.truncate)
+    items, costs = await asyncio.to_thread(counter.encode, items, truncate=body.truncate)
     outputs = await batcher.submit(items, costs)
     return await asyncio.to_thread(lambda: json_response(spec.shape(body, outputs)))
 
