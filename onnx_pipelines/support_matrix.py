@@ -100,7 +100,7 @@ def doc_cells() -> list[tuple[str, str, str]]:
             for variant in VARIANTS if task == "text-classification" or variant == "fp32"]
 
 
-#: The cells CI runs (48; about 150 s of CPU on two cores): every family's classifier at fp32, O2 and
+#: The cells CI runs (48; 130 s of CPU for the test file, measured): every family's classifier at fp32, O2 and
 #: O2+int8-dynamic (the issue's question: what does O2 do for my family), every other head at fp32 for the
 #: families without ``token_type_ids`` (RoBERTa, DistilBERT, ModernBERT), O3 and static int8 on one family
 #: of each fusion kind (BERT: fully fused; DeBERTa-v2 and MPNet: attention unfused; ModernBERT: nothing
