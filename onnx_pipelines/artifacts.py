@@ -20,11 +20,13 @@ from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.config import OptimizeSettings, QuantizeSettings, config_fingerprint
 from onnx_pipelines.errors import CorruptModelError
 from onnx_pipelines.export import check_exportable, export_model, validate_against_torch
+from onnx_pipelines.fusions import count_fused_ops
 from onnx_pipelines.int8_guard import guard_int8_build, guard_key
 from onnx_pipelines.mixed_precision import with_excluded
 from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
+from onnx_pipelines.support_check import require_supported
 from onnx_pipelines.tasks import TaskSpec
 from onnx_pipelines.tolerances import EXPORT_ATOL, OPTIMIZE_ATOL
 
@@ -58,6 +60,9 @@ def build_artifact(request: BuildRequest, *, cache: ArtifactCache | None = None,
     cache = cache or ArtifactCache()
     progress = progress or _noop
     source, task, optimize, quantize = request.source, request.task, request.optimize, request.quantize
+    if source.onnx_file is None:  # the support check fails an unsupported plan before any export (every entry point)
+        require_supported(source.path, task, optimize=optimize, quantize=quantize, provider=request.provider,
+                          trust_remote_code=request.trust_remote_code)
     group = f"{source.name}-{source.content_hash()[:12]}"
     base = _base_artifact(request, cache, group, progress)
     current = base
@@ -150,6 +155,7 @@ def _optimize_build(tmp: Path, parent: Artifact, settings: OptimizeSettings, out
     for leftover in ("ort_config.json",):
         (tmp / leftover).unlink(missing_ok=True)
     extra: dict[str, Any] = {"optimize": settings.label}
+    extra["fusions"] = count_fused_ops(path)  # issue 14: what the optimizer fused, in the manifest
     if atol is not None:
         extra["validation"] = validate_against_torch(source, task, path, atol=atol).as_dict()
     return path.name, extra

@@ -129,3 +129,19 @@ def nli_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) 
     """An NLI head (contradiction / neutral / entailment) on MiniLM, seeded, for zero-shot classification."""
     return seeded_head(tmp_path_factory, minilm_model, "minilm-nli-seeded", "BertForSequenceClassification",
                        num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+
+
+@pytest.fixture(scope="session")
+def matrix_folders(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) -> Any:
+    """Tiny random-weight models of the ten encoder families, built on first use (support matrix)."""
+    from onnx_pipelines.support_matrix import ModelFolders
+    from onnx_pipelines.tiny_models import training_sentences
+
+    texts = training_sentences(require_shared(BBC_TRAIN))
+    return ModelFolders(tmp_path_factory.mktemp("tiny-families"), texts, minilm_model / "vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def matrix_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifact cache of the support matrix's tiny models."""
+    return tmp_path_factory.mktemp("matrix-cache")
