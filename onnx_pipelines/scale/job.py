@@ -1,0 +1,376 @@
+"""``batch_predict``: a model over a whole dataset, written as Parquet shards, on the local or the Ray engine.
+
+The driver resolves everything once into a frozen :class:`PredictJob` (the artifact is built here,
+through the cached build path, before any worker starts), plans the shards, skips those a resumed run
+already finished, hands the rest to an engine, and writes ``manifest.json`` when every shard is there.
+
+- ``engine="local"``: one :class:`~onnx_pipelines.scale.worker.ShardPredictor` in this process, shard after
+  shard; memory stays flat however many rows there are (one shard's rows and outputs at a time).
+- ``engine="ray"``: ``workers`` Ray actors with ``cpus_per_worker`` CPUs each
+  (:mod:`onnx_pipelines.scale.ray_engine`). Every node must be able to read the artifact folder, the
+  dataset and the output folder at the same path (shared storage); see ``docs/scale.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from onnx_pipelines.errors import InvalidConfigError, UnsupportedTaskError
+from onnx_pipelines.scale.shards import (
+    MANIFEST_FILE,
+    OUTPUT_SCHEMA,
+    SHARDS_DIR,
+    finished_shards,
+    plan_shards,
+    prepare_output,
+    write_json,
+)
+
+logger = logging.getLogger(__name__)
+
+ENGINES: tuple[str, ...] = ("local", "ray")
+#: Tasks whose examples are a text (or a text pair): what :func:`predict_dataset` batches by length.
+TEXT_TASKS: tuple[str, ...] = (
+    "text-classification", "token-classification", "zero-shot-classification", "feature-extraction",
+    "sentence-embeddings",
+)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where a job's rows come from; every worker loads them the same way (and memory-maps them).
+
+    Attributes:
+        source: A data file (json/jsonl/csv/tsv/parquet), a ``save_to_disk`` folder, a folder of data
+            files or a Hub dataset name (see :func:`~onnx_pipelines.eval_data.load_eval_dataset`).
+        split: The split, when the source has several.
+        config_name: The Hub dataset configuration.
+        text_column: The column holding the text.
+        text_pair_column: The column holding the second text of a pair, if any.
+        id_column: A column copied to the output beside each prediction (your row ids), if any.
+        limit: Only the first ``limit`` rows.
+    """
+
+    source: str
+    split: str | None = None
+    config_name: str | None = None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    id_column: str | None = None
+    limit: int | None = None
+
+    def load(self) -> Any:
+        """The rows, as a ``datasets.Dataset`` (Arrow, memory-mapped from the ``datasets`` cache)."""
+        from onnx_pipelines.errors import DatasetError
+        from onnx_pipelines.eval_data import ColumnMapping, load_eval_dataset
+
+        columns = ColumnMapping(text=self.text_column, text_pair=self.text_pair_column, label=None)
+        required = ("text", "text_pair") if self.text_pair_column else ("text",)
+        rows = load_eval_dataset(self.source, split=self.split, config_name=self.config_name, columns=columns,
+                                 required=required, limit=self.limit)
+        if self.id_column is not None and self.id_column not in rows.column_names:
+            raise DatasetError(
+                f"--id-column {self.id_column!r} is not a column of {self.source!r} (columns: "
+                f"{', '.join(rows.column_names)})."
+            )
+        return rows
+
+    def items(self, rows: Any) -> list[Any]:
+        """The pipeline inputs of ``rows``: texts, or ``{"text", "text_pair"}`` dicts."""
+        texts = rows[self.text_column]
+        if self.text_pair_column is None:
+            return list(texts)
+        return [{"text": t, "text_pair": p} for t, p in zip(texts, rows[self.text_pair_column], strict=True)]
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    """A resolved batch-prediction job: what every worker needs, and nothing it would have to resolve again.
+
+    Attributes:
+        task: The task.
+        model: The model as given (folder or hub id), for the manifest.
+        variant: ``fp32``, ``O2``, ``O2+int8-dynamic`` ...
+        artifact_path: The built artifact folder (every worker opens its session from it).
+        model_file: The graph's file name in that folder.
+        provider: The resolved ONNX Runtime provider.
+        data: Where the rows come from.
+        output: The output folder.
+        total_rows: Rows in the input (after ``limit``).
+        shard_rows: Rows per shard (per output file, and per unit of work).
+        batch_size: Most rows per model call.
+        max_tokens: Most padded tokens per model call.
+        threads: ONNX Runtime intra-op threads per worker (``None``: ORT's default).
+        call_options: Keyword arguments of every pipeline call (``max_length``, ``top_k`` ...).
+    """
+
+    task: str
+    model: str
+    variant: str
+    artifact_path: str
+    model_file: str
+    provider: str
+    data: DataSpec
+    output: str
+    total_rows: int
+    shard_rows: int
+    batch_size: int
+    max_tokens: int
+    threads: int | None = None
+    call_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same job (engine, workers and threads do not): stored as ``job.json``."""
+        return {
+            "schema": OUTPUT_SCHEMA, "task": self.task, "model": self.model, "variant": self.variant,
+            "artifact": f"{self.artifact_path}/{self.model_file}", "data": asdict(self.data),
+            "total_rows": self.total_rows, "shard_rows": self.shard_rows, "batch_size": self.batch_size,
+            "max_tokens": self.max_tokens, "call_options": dict(sorted(self.call_options.items())),
+        }
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a :func:`batch_predict` run did.
+
+    Attributes:
+        output: The output folder.
+        manifest: The manifest written to ``output/manifest.json``.
+        shards_run: Shards this run predicted.
+        shards_skipped: Shards a previous run had finished (``resume``).
+        rows_run: Rows this run predicted.
+        seconds: Wall time of the shards this run predicted (the engine's start included).
+    """
+
+    output: Path
+    manifest: dict[str, Any]
+    shards_run: int
+    shards_skipped: int
+    rows_run: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_run / self.seconds if self.seconds > 0 else 0.0
+
+
+def batch_predict(
+    model: str | os.PathLike[str],
+    task: str,
+    dataset: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    cpus_per_worker: int | None = None,
+    address: str | None = None,
+    optimize: str | None = None,
+    quantize: str | None = None,
+    provider: str = "auto",
+    cache_dir: str | os.PathLike[str] | None = None,
+    split: str | None = None,
+    config_name: str | None = None,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    id_column: str | None = None,
+    limit: int | None = None,
+    shard_rows: int = 1000,
+    batch_size: int = 32,
+    max_tokens: int = 8192,
+    max_length: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+    **call_options: Any,
+) -> BatchResult:
+    """Run a model over every row of a dataset and write the predictions as Parquet shards.
+
+    Args:
+        model: A model folder, a folder holding ``model.onnx``, or a hub id.
+        task: A text task (:data:`TEXT_TASKS`).
+        dataset: A data file, ``save_to_disk`` folder, folder of data files or Hub dataset name.
+        output: The output folder: ``shards/part-NNNNN.parquet``, ``job.json``, ``manifest.json``.
+        engine: ``"local"`` (this process) or ``"ray"`` (an actor pool; needs the ``[ray]`` extra).
+        workers: Ray actors (``engine="ray"`` only).
+        cpus_per_worker: CPUs per worker: Ray reserves them, and ONNX Runtime gets as many intra-op
+            threads (one inter-op thread). ``None``: ORT's default locally, 1 on Ray.
+        address: The Ray cluster (default ``$RAY_ADDRESS``; neither: a local Ray for this job).
+        optimize: ``None`` or ``"O1"``-``"O3"``.
+        quantize: ``None`` or ``"dynamic"``.
+        provider: ONNX Runtime provider (``auto``, ``cpu``, ``cuda``).
+        cache_dir: Artifact cache folder.
+        split: The split, when the source has several.
+        config_name: The Hub dataset configuration.
+        text_column: The column holding the text.
+        text_pair_column: The column holding the second text of pairs.
+        id_column: A column copied beside each prediction.
+        limit: Only the first ``limit`` rows.
+        shard_rows: Rows per shard (per output file, and per unit of work and of retry).
+        batch_size: Most rows per model call.
+        max_tokens: Most padded tokens per model call.
+        max_length: Tokens kept per text (default: the model's maximum).
+        resume: Keep the shards an interrupted run of the same job finished, run the others.
+        overwrite: Delete the output folder's content first.
+        progress: Called with a message per step and per finished shard.
+        **call_options: Passed to every pipeline call (``top_k``, ``candidate_labels`` ...).
+
+    Returns:
+        What was run, and the manifest.
+
+    Raises:
+        UnsupportedTaskError: A task whose examples are not texts.
+        InvalidConfigError: Bad engine, workers, output folder state; and what ``load_pipeline`` raises.
+        DatasetError: The dataset cannot be read or lacks the columns.
+        EngineUnavailableError: Ray is not installed, or its cluster cannot be reached.
+
+    Example:
+        >>> result = batch_predict("models/bbc", "text-classification", "corpus.parquet", "preds",
+        ...                        optimize="O2", quantize="dynamic", engine="ray", workers=4)  # doctest: +SKIP
+        >>> result.manifest["rows"]  # doctest: +SKIP
+        2225
+    """
+    say = progress or (lambda message: logger.info("%s", message))
+    _check_engine(engine, workers, cpus_per_worker)
+    if task not in TEXT_TASKS:
+        raise UnsupportedTaskError(
+            f"predict-dataset runs tasks whose examples are texts ({', '.join(TEXT_TASKS)}), not {task!r}."
+        )
+    data = DataSpec(os.fspath(dataset), split, config_name, text_column, text_pair_column, id_column, limit)
+    total_rows = data.load().num_rows  # checks the data before the (slow) build
+    say(f"Building the artifact once for every worker ({task}, {_variant_label(optimize, quantize)})")
+    artifact, variant, provider_name = build_job_artifact(task, model, optimize=optimize, quantize=quantize,
+                                                          provider=provider, cache_dir=cache_dir, progress=say)
+    options = dict(call_options)
+    if max_length is not None:
+        options["max_length"] = max_length
+    threads = cpus_per_worker if cpus_per_worker is not None else (1 if engine == "ray" else None)
+    job = PredictJob(task=task, model=os.fspath(model), variant=variant, artifact_path=str(artifact.path),
+                     model_file=artifact.model_file, provider=provider_name, data=data,
+                     output=str(Path(output).expanduser().resolve()), total_rows=total_rows, shard_rows=shard_rows,
+                     batch_size=batch_size, max_tokens=max_tokens, threads=threads, call_options=options)
+    shards = plan_shards(total_rows, shard_rows)
+    out = Path(job.output)
+    prepare_output(out, job.identity(), resume=resume, overwrite=overwrite)
+    done = finished_shards(out, shards) if resume else set()
+    todo = [s for s in shards if s.index not in done]
+    say(f"{len(todo)} of {len(shards)} shards to run ({len(done)} finished before), {engine} engine")
+    started = time.perf_counter()
+    rows_run = 0
+    for summary in _run(engine, job, todo, workers=workers, cpus=threads or 1, address=address):
+        rows_run += summary["rows"]
+        say(f"shard {summary['shard']} done: {summary['rows']} rows in {summary['seconds']:.1f} s")
+    seconds = time.perf_counter() - started
+    missing = sorted(set(range(len(shards))) - finished_shards(out, shards))
+    if missing:
+        raise InvalidConfigError(f"Shards {missing[:10]} are missing after the run; run again with --resume.")
+    manifest = _manifest(job, len(shards), engine=engine, workers=workers, threads=threads, seconds=seconds,
+                         rows_run=rows_run)
+    write_json(out / MANIFEST_FILE, manifest)
+    return BatchResult(out, manifest, len(todo), len(done), rows_run, seconds)
+
+
+def build_job_artifact(task: str, model: str | os.PathLike[str], *, optimize: str | None, quantize: str | None,
+                       provider: str, cache_dir: str | os.PathLike[str] | None,
+                       progress: Callable[[str], None]) -> tuple[Any, str, str]:
+    """Build (or take from the cache) the variant once, on the driver: ``(artifact, variant, provider)``."""
+    from onnx_pipelines.artifacts import build_variant
+    from onnx_pipelines.cache import ArtifactCache
+    from onnx_pipelines.config import resolve_optimize, resolve_quantize
+    from onnx_pipelines.model_source import resolve_model
+    from onnx_pipelines.pipeline import check_provider_fits, variant_name
+    from onnx_pipelines.runtime import CPU, resolve_provider
+    from onnx_pipelines.tasks import get_task
+
+    spec = get_task(task)
+    provider_name = resolve_provider(provider)
+    optimize_settings = resolve_optimize(optimize, for_cpu=provider_name == CPU)
+    quantize_settings = resolve_quantize(quantize)
+    if quantize_settings is not None and quantize_settings.is_static:
+        raise InvalidConfigError(
+            "predict-dataset builds fp32, O1-O3 and int8-dynamic variants; for int8-static, build it with "
+            "onnx-pipelines export --quantize static --calibration-data ... and pass that folder as MODEL."
+        )
+    check_provider_fits(optimize_settings, provider_name)
+    artifact = build_variant(resolve_model(os.fspath(model)), spec, optimize=optimize_settings,
+                             quantize=quantize_settings, cache=ArtifactCache(cache_dir), progress=progress)
+    return artifact, variant_name(optimize_settings, quantize_settings), provider_name
+
+
+def _run(engine: str, job: PredictJob, todo: list[Any], *, workers: int, cpus: int, address: str | None) -> Any:
+    from onnx_pipelines.scale.worker import ShardPredictor
+
+    if engine == "ray":
+        from onnx_pipelines.scale.ray_engine import run_shards
+
+        return run_shards(ShardPredictor, (job,), todo, workers=workers, cpus_per_worker=cpus, address=address)
+    if not todo:
+        return iter(())
+    worker = ShardPredictor(job)
+    return (worker.predict_shard(shard) for shard in todo)
+
+
+def _check_engine(engine: str, workers: int, cpus_per_worker: int | None) -> None:
+    if engine not in ENGINES:
+        raise InvalidConfigError(f"engine={engine!r} is not valid; use one of {', '.join(ENGINES)}.")
+    for name, value in (("workers", workers), ("cpus_per_worker", cpus_per_worker)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidConfigError(f"{name}={value!r} is not valid: pass a positive integer.")
+    if engine == "local" and workers != 1:
+        raise InvalidConfigError(
+            f"workers={workers} needs engine='ray' (--engine ray): the local engine is one process. "
+            "Give it more ONNX Runtime threads with cpus_per_worker (--cpus-per-worker) instead."
+        )
+
+
+def _variant_label(optimize: str | None, quantize: str | None) -> str:
+    return "+".join(p for p in (optimize, f"int8-{quantize}" if quantize else None) if p) or "fp32"
+
+
+def _manifest(job: PredictJob, shards: int, *, engine: str, workers: int, threads: int | None, seconds: float,
+              rows_run: int) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    from onnx_pipelines import __version__
+    from onnx_pipelines.cache import library_versions
+
+    first = Path(job.output) / SHARDS_DIR / "part-00000.parquet"
+    schema = pq.read_schema(first) if first.is_file() else None
+    versions = {"onnx-pipelines": __version__, **library_versions()}
+    for name in ("pyarrow", "datasets", "ray"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+        except Exception:  # not installed (ray is optional)
+            continue
+    return {
+        "schema": OUTPUT_SCHEMA,
+        "rows": job.total_rows,
+        "shards": shards,
+        "shard_rows": job.shard_rows,
+        "files": f"{SHARDS_DIR}/part-*.parquet",
+        "columns": {f.name: str(f.type) for f in schema} if schema is not None else {},
+        "order": "sort by the 'row' column (the row's position in the input) to restore the input order",
+        "task": job.task,
+        "model": job.model,
+        "variant": job.variant,
+        "artifact": {"path": job.artifact_path, "model_file": job.model_file},
+        "provider": job.provider,
+        "data": asdict(job.data),
+        "call_options": dict(job.call_options),
+        "last_run": {"engine": engine, "workers": workers if engine == "ray" else 1, "threads_per_worker": threads,
+                     "rows": rows_run, "seconds": round(seconds, 3),
+                     "rows_per_second": round(rows_run / seconds, 2) if seconds > 0 else None},
+        "versions": versions,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+__all__ = ["ENGINES", "TEXT_TASKS", "BatchResult", "DataSpec", "PredictJob", "batch_predict", "build_job_artifact"]
