@@ -262,16 +262,17 @@ def batch_predict(
     todo = [s for s in shards if s.index not in done]
     say(f"{len(todo)} of {len(shards)} shards to run ({len(done)} finished before), {engine} engine")
     started = time.perf_counter()
-    rows_run = 0
+    rows_run, busy = 0, 0.0
     for summary in _run(engine, job, todo, workers=workers, cpus=threads or 1, address=address):
         rows_run += summary["rows"]
+        busy += summary["seconds"]
         say(f"shard {summary['shard']} done: {summary['rows']} rows in {summary['seconds']:.1f} s")
     seconds = time.perf_counter() - started
     missing = sorted(set(range(len(shards))) - finished_shards(out, shards))
     if missing:
         raise InvalidConfigError(f"Shards {missing[:10]} are missing after the run; run again with --resume.")
     manifest = _manifest(job, len(shards), engine=engine, workers=workers, threads=threads, seconds=seconds,
-                         rows_run=rows_run)
+                         rows_run=rows_run, busy=busy)
     write_json(out / MANIFEST_FILE, manifest)
     return BatchResult(out, manifest, len(todo), len(done), rows_run, seconds)
 
@@ -334,7 +335,7 @@ def _variant_label(optimize: str | None, quantize: str | None) -> str:
 
 
 def _manifest(job: PredictJob, shards: int, *, engine: str, workers: int, threads: int | None, seconds: float,
-              rows_run: int) -> dict[str, Any]:
+              rows_run: int, busy: float) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from onnx_pipelines import __version__
@@ -367,7 +368,11 @@ def _manifest(job: PredictJob, shards: int, *, engine: str, workers: int, thread
         "call_options": dict(job.call_options),
         "last_run": {"engine": engine, "workers": workers if engine == "ray" else 1, "threads_per_worker": threads,
                      "rows": rows_run, "seconds": round(seconds, 3),
-                     "rows_per_second": round(rows_run / seconds, 2) if seconds > 0 else None},
+                     "rows_per_second": round(rows_run / seconds, 2) if seconds > 0 else None,
+                     # Time workers spent predicting shards (summed over workers): wall time minus this
+                     # per worker is start-up and driver overhead.
+                     "worker_busy_seconds": round(busy, 3),
+                     "rows_per_worker_second": round(rows_run / busy, 2) if busy > 0 else None},
         "versions": versions,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
