@@ -46,14 +46,13 @@ def test_any_split_and_order_gives_identical_numbers(cosine: bool) -> None:
         order = list(range(len(blocks)))
         rng.shuffle(order)
         assert _merged(reference, candidate, blocks, order, cosine).comparison() == whole
-    one_pass = compare_outputs("logits", reference, candidate, cosine=cosine)
-    assert (whole.examples, whole.max_abs_diff, whole.max_rel_diff, whole.worst_example, whole.histogram) == (
-        one_pass.examples, one_pass.max_abs_diff, one_pass.max_rel_diff, one_pass.worst_example, one_pass.histogram)
-    assert whole.worst_example == 7
-    assert whole.mean_abs_diff == pytest.approx(one_pass.mean_abs_diff, rel=1e-12)
+    assert whole == compare_outputs("logits", reference, candidate, cosine=cosine)  # the local engine's numbers
+    diffs = [np.abs(c.astype(np.float64) - r) for r, c in zip(reference, candidate, strict=True)]
+    assert whole.worst_example == 7 and whole.max_abs_diff == max(float(d.max()) for d in diffs)
+    assert whole.mean_abs_diff == pytest.approx(float(np.concatenate([d.ravel() for d in diffs]).mean()), rel=1e-12)
+    assert whole.histogram.zeros == 1 and sum(whole.histogram.counts) == 39
     if cosine:
-        assert whole.cosine_min == one_pass.cosine_min
-        assert whole.cosine_mean == pytest.approx(one_pass.cosine_mean, rel=1e-12)
+        assert 0.5 < whole.cosine_min < whole.cosine_mean <= 1.0
 
 
 def test_nonfinite_outputs_are_counted_and_void_the_diffs() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from onnx_pipelines.errors import ParityError
-from onnx_pipelines.parity.compare import DiffHistogram, OutputComparison
+from onnx_pipelines.parity.compare import DiffHistogram, OutputComparison, cosine_similarity
 
 
 class ExactSum:
@@ -131,7 +131,7 @@ class OutputStats:
                 self.abs_sum.add(float(diff.sum()))
                 self.values += int(diff.size)
                 if self.cosine:
-                    similarity = _cosine(ref.ravel(), cand.ravel())
+                    similarity = cosine_similarity(ref.ravel(), cand.ravel())
                     self.cosine_min = min(self.cosine_min, similarity)
                     self.cosine_sum.add(similarity)
             per_example_max[position] = worst
@@ -238,13 +238,6 @@ class _Reverse:
 
     def __lt__(self, other: _Reverse) -> bool:
         return bool(other.key < self.key)
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    if norms == 0:
-        return 1.0 if not a.any() and not b.any() else 0.0
-    return float(np.dot(a, b) / norms)
 
 
 __all__ = ["ExactSum", "OutputStats", "TopK"]
