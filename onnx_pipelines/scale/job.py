@@ -299,8 +299,9 @@ def build_job_artifact(task: str, model: str | os.PathLike[str], *, optimize: st
             "onnx-pipelines export --quantize static --calibration-data ... and pass that folder as MODEL."
         )
     check_provider_fits(optimize_settings, provider_name)
+    cache = ArtifactCache(None if cache_dir is None else os.fspath(cache_dir))
     artifact = build_variant(resolve_model(os.fspath(model)), spec, optimize=optimize_settings,
-                             quantize=quantize_settings, cache=ArtifactCache(cache_dir), progress=progress)
+                             quantize=quantize_settings, cache=cache, progress=progress)
     return artifact, variant_name(optimize_settings, quantize_settings), provider_name
 
 

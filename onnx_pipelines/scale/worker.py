@@ -74,7 +74,7 @@ class ShardPredictor:
         if self.job.data.id_column is not None:
             columns[self.job.data.id_column] = pa.array(rows[self.job.data.id_column])
         columns[PREDICTION_COLUMN] = to_arrow(outputs)
-        write_shard(self.job.output, shard, pa.table(columns))
+        write_shard(Path(self.job.output), shard, pa.table(columns))
         return {"shard": shard.index, "rows": shard.rows, "seconds": time.perf_counter() - started,
                 "pid": os.getpid()}
 
