@@ -78,3 +78,28 @@ def test_cli_runs_one_actor_with_two_threads_and_the_local_engine_resumes_it(job
     assert main([*argv, "--engine", "local", "--resume"]) == 0  # a job may resume on another engine
     assert "1 shards run, 2 kept" in capsys.readouterr().out
     assert read_output(out).to_pylist() == local_rows
+
+
+def _numbers(report) -> dict:
+    """A report's measured numbers: everything but timings, dates and the engine's own settings."""
+    data = report.to_dict()
+    data.pop("created", None)
+    data.pop("settings", None)
+    data["reference"].pop("timing")
+    for variant in data["variants"]:
+        variant.pop("timing")
+    return data
+
+
+def test_parity_on_ray_gives_the_local_report_numbers(job) -> None:
+    from onnx_pipelines.parity import evaluate_parity
+
+    common = dict(variants="fp32,O2+int8-dynamic", limit=ROWS, max_length=MAX_LENGTH, block_rows=SHARD_ROWS,
+                  cache_dir=job["cache_dir"], intra_op_threads=1)
+    local = evaluate_parity(job["model"], "text-classification", job["dataset"], **common)
+    on_ray = evaluate_parity(job["model"], "text-classification", job["dataset"], engine="ray", workers=2,
+                             cpus_per_worker=1, **common)
+    assert _numbers(on_ray) == _numbers(local)
+    int8 = local.variants[1]
+    assert int8.outputs[0].examples == ROWS and int8.outputs[0].max_abs_diff > 0  # a real comparison
+    assert on_ray.settings["engine"] == "ray" and local.settings["engine"] == "local"

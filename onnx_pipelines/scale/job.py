@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from onnx_pipelines.build_request import BuildRequest
 from onnx_pipelines.errors import InvalidConfigError, UnsupportedTaskError
 from onnx_pipelines.scale.shards import (
     MANIFEST_FILE,
@@ -97,10 +98,9 @@ class PredictJob:
     Attributes:
         task: The task.
         model: The model as given (folder or hub id), for the manifest.
-        variant: ``fp32``, ``O2``, ``O2+int8-dynamic`` ...
+        request: The resolved build request of the variant (task, source, recipe, provider).
         artifact_path: The built artifact folder (every worker opens its session from it).
         model_file: The graph's file name in that folder.
-        provider: The resolved ONNX Runtime provider.
         data: Where the rows come from.
         output: The output folder.
         total_rows: Rows in the input (after ``limit``).
@@ -113,10 +113,9 @@ class PredictJob:
 
     task: str
     model: str
-    variant: str
+    request: BuildRequest
     artifact_path: str
     model_file: str
-    provider: str
     data: DataSpec
     output: str
     total_rows: int
@@ -126,10 +125,20 @@ class PredictJob:
     threads: int | None = None
     call_options: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def variant(self) -> str:
+        return self.request.variant
+
+    @property
+    def provider(self) -> str:
+        return self.request.provider
+
     def identity(self) -> dict[str, Any]:
         """What makes two runs the same job (engine, workers and threads do not): stored as ``job.json``."""
+        recipe = {k: v for k, v in self.request.to_dict().items() if k not in ("intra_op_threads", "calibration_texts")}
         return {
             "schema": OUTPUT_SCHEMA, "task": self.task, "model": self.model, "variant": self.variant,
+            "request": recipe,
             "artifact": f"{self.artifact_path}/{self.model_file}", "data": asdict(self.data),
             "total_rows": self.total_rows, "shard_rows": self.shard_rows, "batch_size": self.batch_size,
             "max_tokens": self.max_tokens, "call_options": dict(sorted(self.call_options.items())),
@@ -202,8 +211,8 @@ def batch_predict(
         cpus_per_worker: CPUs per worker: Ray reserves them, and ONNX Runtime gets as many intra-op
             threads (one inter-op thread). ``None``: ORT's default locally, 1 on Ray.
         address: The Ray cluster (default ``$RAY_ADDRESS``; neither: a local Ray for this job).
-        optimize: ``None`` or ``"O1"``-``"O3"``.
-        quantize: ``None`` or ``"dynamic"``.
+        optimize: ``None`` or ``"O1"``-``"O4"`` (``O4`` needs a GPU).
+        quantize: ``None``, ``"dynamic"`` or ``"static"`` (calibrated on the first 128 rows of the input).
         provider: ONNX Runtime provider (``auto``, ``cpu``, ``cuda``).
         cache_dir: Artifact cache folder.
         split: The split, when the source has several.
@@ -243,16 +252,18 @@ def batch_predict(
             f"predict-dataset runs tasks whose examples are texts ({', '.join(TEXT_TASKS)}), not {task!r}."
         )
     data = DataSpec(os.fspath(dataset), split, config_name, text_column, text_pair_column, id_column, limit)
-    total_rows = data.load().num_rows  # checks the data before the (slow) build
-    say(f"Building the artifact once for every worker ({task}, {_variant_label(optimize, quantize)})")
-    artifact, variant, provider_name = build_job_artifact(task, model, optimize=optimize, quantize=quantize,
-                                                          provider=provider, cache_dir=cache_dir, progress=say)
+    rows = data.load()  # checks the data before the (slow) build
+    total_rows = rows.num_rows
+    request, artifact = build_job_artifact(task, model, optimize=optimize, quantize=quantize, provider=provider,
+                                           cache_dir=cache_dir, calibration_rows=rows, text_column=text_column,
+                                           progress=say)
+    del rows
     options = dict(call_options)
     if max_length is not None:
         options["max_length"] = max_length
     threads = cpus_per_worker if cpus_per_worker is not None else (1 if engine == "ray" else None)
-    job = PredictJob(task=task, model=os.fspath(model), variant=variant, artifact_path=str(artifact.path),
-                     model_file=artifact.model_file, provider=provider_name, data=data,
+    job = PredictJob(task=task, model=os.fspath(model), request=request, artifact_path=str(artifact.path),
+                     model_file=artifact.model_file, data=data,
                      output=str(Path(output).expanduser().resolve()), total_rows=total_rows, shard_rows=shard_rows,
                      batch_size=batch_size, max_tokens=max_tokens, threads=threads, call_options=options)
     shards = plan_shards(total_rows, shard_rows)
@@ -278,31 +289,22 @@ def batch_predict(
 
 
 def build_job_artifact(task: str, model: str | os.PathLike[str], *, optimize: str | None, quantize: str | None,
-                       provider: str, cache_dir: str | os.PathLike[str] | None,
-                       progress: Callable[[str], None]) -> tuple[Any, str, str]:
-    """Build (or take from the cache) the variant once, on the driver: ``(artifact, variant, provider)``."""
-    from onnx_pipelines.artifacts import build_variant
-    from onnx_pipelines.cache import ArtifactCache
-    from onnx_pipelines.config import resolve_optimize, resolve_quantize
-    from onnx_pipelines.model_source import resolve_model
-    from onnx_pipelines.pipeline import check_provider_fits, variant_name
-    from onnx_pipelines.runtime import CPU, resolve_provider
-    from onnx_pipelines.tasks import get_task
+                       provider: str, cache_dir: str | os.PathLike[str] | None, calibration_rows: Any = None,
+                       text_column: str = "text", progress: Callable[[str], None]) -> tuple[BuildRequest, Any]:
+    """Resolve the variant's build request and build it (or take it from the cache) once, on the driver.
 
-    spec = get_task(task)
-    provider_name = resolve_provider(provider)
-    optimize_settings = resolve_optimize(optimize, for_cpu=provider_name == CPU)
-    quantize_settings = resolve_quantize(quantize)
-    if quantize_settings is not None and quantize_settings.is_static:
-        raise InvalidConfigError(
-            "predict-dataset builds fp32, O1-O3 and int8-dynamic variants; for int8-static, build it with "
-            "onnx-pipelines export --quantize static --calibration-data ... and pass that folder as MODEL."
-        )
-    check_provider_fits(optimize_settings, provider_name)
+    Static int8 calibrates on the first 128 rows of the job's own input (``calibration_rows``).
+    """
+    from onnx_pipelines.artifacts import build_artifact
+    from onnx_pipelines.build_request import resolve_build_request
+    from onnx_pipelines.cache import ArtifactCache
+
+    request = resolve_build_request(task, os.fspath(model), optimize=optimize, quantize=quantize, provider=provider,
+                                    calibration_dataset=calibration_rows if quantize == "static" else None,
+                                    text_column=text_column)
+    progress(f"Building the artifact once for every worker ({request.task.name}, {request.variant})")
     cache = ArtifactCache(None if cache_dir is None else os.fspath(cache_dir))
-    artifact = build_variant(resolve_model(os.fspath(model)), spec, optimize=optimize_settings,
-                             quantize=quantize_settings, cache=cache, progress=progress)
-    return artifact, variant_name(optimize_settings, quantize_settings), provider_name
+    return request, build_artifact(request, cache=cache, progress=progress)
 
 
 def _run(engine: str, job: PredictJob, todo: list[Any], *, workers: int, cpus: int, address: str | None) -> Any:
@@ -329,10 +331,6 @@ def _check_engine(engine: str, workers: int, cpus_per_worker: int | None) -> Non
             f"workers={workers} needs engine='ray' (--engine ray): the local engine is one process. "
             "Give it more ONNX Runtime threads with cpus_per_worker (--cpus-per-worker) instead."
         )
-
-
-def _variant_label(optimize: str | None, quantize: str | None) -> str:
-    return "+".join(p for p in (optimize, f"int8-{quantize}" if quantize else None) if p) or "fp32"
 
 
 def _manifest(job: PredictJob, shards: int, *, engine: str, workers: int, threads: int | None, seconds: float,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,14 +35,12 @@ def open_job_pipeline(job: PredictJob) -> Any:
     many cores its worker was given.
     """
     from onnx_pipelines.cache import Artifact, read_manifest
-    from onnx_pipelines.pipeline import pipeline_from_artifact
-    from onnx_pipelines.runtime import RuntimeSettings
-    from onnx_pipelines.tasks import get_task
+    from onnx_pipelines.pipeline import open_pipeline
 
     folder = Path(job.artifact_path)
     artifact = Artifact(folder, job.model_file, read_manifest(folder) or {}, built=False)
-    runtime = RuntimeSettings(provider=job.provider, intra_op_threads=job.threads, inter_op_threads=1)
-    return pipeline_from_artifact(get_task(job.task), artifact, runtime, job.provider, variant=job.variant)
+    runtime = replace(job.request.runtime, intra_op_threads=job.threads, inter_op_threads=1)
+    return open_pipeline(replace(job.request, runtime=runtime), artifact)
 
 
 class ShardPredictor:
