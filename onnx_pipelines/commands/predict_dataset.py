@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data.add_argument("--text-pair-column", metavar="NAME", help="column with the second text of a pair")
     data.add_argument("--id-column", metavar="NAME", help="column copied beside each prediction (your row ids)")
     data.add_argument("--limit", type=int, metavar="N", help="only the first N rows")
-    data.add_argument("--max-length", type=int, metavar="TOKENS", help="tokens kept per text (default: the model's)")
+    data.add_argument("--max-length", type=int, metavar="TOKENS",
+                      help="text-classification: tokens kept per text (default: the model's maximum)")
     data.add_argument("--batch-size", type=int, default=32, help="rows per model call (default: 32)")
     data.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per model call (default: 8192)")
     data.add_argument("--top-k", type=int, help="text-classification: labels per text")

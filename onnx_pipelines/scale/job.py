@@ -224,7 +224,7 @@ def batch_predict(
         shard_rows: Rows per shard (per output file, and per unit of work and of retry).
         batch_size: Most rows per model call.
         max_tokens: Most padded tokens per model call.
-        max_length: Tokens kept per text (default: the model's maximum).
+        max_length: Tokens kept per text (text classification; default: the model's maximum).
         resume: Keep the shards an interrupted run of the same job finished, run the others.
         overwrite: Delete the output folder's content first.
         progress: Called with a message per step and per finished shard.
@@ -250,6 +250,11 @@ def batch_predict(
     if task not in TEXT_TASKS:
         raise UnsupportedTaskError(
             f"predict-dataset runs tasks whose examples are texts ({', '.join(TEXT_TASKS)}), not {task!r}."
+        )
+    if max_length is not None and task != "text-classification":
+        raise InvalidConfigError(
+            f"max_length is a text-classification option; {task} truncates at the model's own maximum length: "
+            "drop --max-length."
         )
     data = DataSpec(os.fspath(dataset), split, config_name, text_column, text_pair_column, id_column, limit)
     rows = data.load()  # checks the data before the (slow) build
