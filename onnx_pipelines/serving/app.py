@@ -7,7 +7,6 @@ import asyncio
 import platform
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,8 +26,9 @@ from onnx_pipelines.serving.responses import (
 )
 from onnx_pipelines.serving.schemas import ErrorResponse, HealthResponse, InfoResponse, TaskRequest
 from onnx_pipelines.serving.settings import ServingSettings
-from onnx_pipelines.serving.tasks import TaskSpec, check_items, get_task
+from onnx_pipelines.serving.tasks import Endpoint, check_items, get_endpoint
 from onnx_pipelines.serving.tokens import TokenCounter
+from onnx_pipelines.versions import library_versions
 
 #: A pipeline call that succeeded this recently proves health without running the probe again.
 _RECENT_SUCCESS_S = 5.0
@@ -48,7 +48,8 @@ def create_app_from_pipeline(
     Args:
         pipeline: A pipeline that behaves like a transformers pipeline of ``task`` (see
             :mod:`onnx_pipelines.serving.tasks` for how each task calls it).
-        task: A task of :data:`onnx_pipelines.serving.tasks.TASKS`, e.g. ``"text-classification"``.
+        task: A task the task registry gives an endpoint
+            (:func:`~onnx_pipelines.serving.tasks.served_tasks`), e.g. ``"text-classification"``.
         model_name: What ``GET /info`` reports as the model.
         variant: What ``GET /info`` reports as the variant; by default the pipeline's own ``variant``
             (``"O2+int8-dynamic"``, ... for :func:`~onnx_pipelines.pipeline.load_pipeline` pipelines), else
@@ -67,7 +68,7 @@ def create_app_from_pipeline(
         ...                      optimize="O2", quantize="dynamic")  # doctest: +SKIP
         >>> app = create_app_from_pipeline(pipe, "text-classification")  # doctest: +SKIP
     """
-    spec = get_task(task)
+    spec = get_endpoint(task)
     settings = settings or ServingSettings()
     variant = variant or str(getattr(pipeline, "variant", None) or "unknown")
     metrics = ServingMetrics()
@@ -98,7 +99,7 @@ def create_app_from_pipeline(
     app.add_middleware(PayloadLimitMiddleware, max_bytes=settings.max_payload_bytes)
     paths = (spec.path, "/health", "/info", "/metrics", "/docs", "/openapi.json")
     app.add_middleware(MetricsMiddleware, metrics=metrics, paths=paths)  # outermost: counts 413s too
-    _add_task_route(app, spec, settings, counter, batcher, metrics)
+    _add_task_route(app, task, spec, settings, counter, batcher, metrics)
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": ErrorResponse}})
     async def health() -> Response:
@@ -143,7 +144,8 @@ def create_app_from_pipeline(
 
 def _add_task_route(
     app: FastAPI,
-    spec: TaskSpec,
+    task: str,
+    spec: Endpoint,
     settings: ServingSettings,
     counter: TokenCounter,
     batcher: Batcher,
@@ -164,12 +166,12 @@ def _add_task_route(
         summary=spec.summary,
         response_model=spec.response_model,
         responses=TASK_ERROR_RESPONSES,
-        name=spec.name,
+        name=task,
     )(handle)
 
 
 async def _answer(
-    body: TaskRequest, spec: TaskSpec, settings: ServingSettings, counter: TokenCounter, batcher: Batcher
+    body: TaskRequest, spec: Endpoint, settings: ServingSettings, counter: TokenCounter, batcher: Batcher
 ) -> Response:
     items = spec.to_items(body)
     check_items(items, settings.max_input_items)
@@ -188,10 +190,6 @@ def _labels(pipeline: Any) -> list[str] | None:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions.update(library_versions(_VERSIONED))
     versions.setdefault("onnx-pipelines", __version__)
     return versions
