@@ -99,6 +99,11 @@ def test_bad_requests_fail_before_anything_runs(tmp_path, tiny_classifier, bbc_t
         batch_predict(tiny_classifier, "text-classification", bbc_test_file, tmp_path / "o", engine="spark")
     with pytest.raises(UnsupportedTaskError, match="question-answering"):
         batch_predict(tiny_classifier, "question-answering", bbc_test_file, tmp_path / "o")
+    with pytest.raises(InvalidConfigError, match="it needs candidate_labels"):
+        batch_predict(tiny_classifier, "zero-shot-classification", bbc_test_file, tmp_path / "o")
+    with pytest.raises(InvalidConfigError, match="aggregation_strategy is not one of them"):
+        batch_predict(tiny_classifier, "text-classification", bbc_test_file, tmp_path / "o",
+                      aggregation_strategy="simple")
     with pytest.raises(InvalidConfigError, match="drop --max-length"):
         batch_predict(tiny_classifier, "token-classification", bbc_test_file, tmp_path / "o", max_length=64)
     assert not (tmp_path / "o").exists()

@@ -52,8 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="text-classification: tokens kept per text (default: the model's maximum)")
     data.add_argument("--batch-size", type=int, default=32, help="rows per model call (default: 32)")
     data.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per model call (default: 8192)")
-    data.add_argument("--top-k", type=int, help="text-classification: labels per text")
-    data.add_argument("--candidate-labels", metavar="A,B,...", help="zero-shot-classification: labels to choose from")
+    options = parser.add_argument_group("task options (the task's call options)")
+    options.add_argument("--top-k", type=int, help="text-classification: labels per text")
+    options.add_argument("--aggregation-strategy", type=str.lower,
+                         help="token-classification: none, simple, first, average or max")
+    options.add_argument("--candidate-labels", metavar="A,B,...",
+                         help="zero-shot-classification: labels to choose from")
+    options.add_argument("--hypothesis-template", help="zero-shot-classification: NLI hypothesis with {} for the label")
+    options.add_argument("--multi-label", action="store_true", default=None,
+                         help="zero-shot-classification: score each label on its own")
     out = parser.add_argument_group("output")
     out.add_argument("--output", required=True, type=Path, metavar="OUT", help="output folder")
     out.add_argument("--shard-rows", type=int, default=1000, metavar="N",
@@ -77,14 +84,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+#: The call options this command has flags for (each task takes those of its ``TaskSpec.call_options``).
+_CALL_OPTIONS: tuple[str, ...] = ("top_k", "aggregation_strategy", "candidate_labels", "hypothesis_template",
+                                  "multi_label")
+
+
 def run(args: argparse.Namespace) -> int:
     from onnx_pipelines.scale import batch_predict
 
-    options = {}
-    if args.top_k is not None:
-        options["top_k"] = args.top_k
-    if args.candidate_labels:
-        options["candidate_labels"] = [label.strip() for label in args.candidate_labels.split(",") if label.strip()]
+    options = {key: getattr(args, key) for key in _CALL_OPTIONS if getattr(args, key) is not None}
+    if "candidate_labels" in options:
+        options["candidate_labels"] = [label.strip() for label in options["candidate_labels"].split(",")
+                                       if label.strip()]
     result = batch_predict(
         args.model, args.task, args.dataset, args.output, engine=args.engine, workers=args.workers,
         cpus_per_worker=args.cpus_per_worker, address=args.address, optimize=args.optimize, quantize=args.quantize,

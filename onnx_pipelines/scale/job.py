@@ -37,11 +37,14 @@ from onnx_pipelines.scale.shards import (
 logger = logging.getLogger(__name__)
 
 ENGINES: tuple[str, ...] = ("local", "ray")
-#: Tasks whose examples are a text (or a text pair): what :func:`predict_dataset` batches by length.
-TEXT_TASKS: tuple[str, ...] = (
-    "text-classification", "token-classification", "zero-shot-classification", "feature-extraction",
-    "sentence-embeddings",
-)
+
+
+def text_tasks() -> list[str]:
+    """Tasks whose examples are a text (plus optional fields such as ``text_pair``): what
+    :func:`~onnx_pipelines.pipelines.dataset_prediction.predict_dataset` batches by length."""
+    from onnx_pipelines.tasks import TASKS
+
+    return [name for name, spec in TASKS.items() if spec.input_fields == ("text",)]
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ def batch_predict(
 
     Args:
         model: A model folder, a folder holding ``model.onnx``, or a hub id.
-        task: A text task (:data:`TEXT_TASKS`).
+        task: A task whose examples are texts (:func:`text_tasks`).
         dataset: A data file, ``save_to_disk`` folder, folder of data files or Hub dataset name.
         output: The output folder: ``shards/part-NNNNN.parquet``, ``job.json``, ``manifest.json``.
         engine: ``"local"`` (this process) or ``"ray"`` (an actor pool; needs the ``[ray]`` extra).
@@ -228,7 +231,8 @@ def batch_predict(
         resume: Keep the shards an interrupted run of the same job finished, run the others.
         overwrite: Delete the output folder's content first.
         progress: Called with a message per step and per finished shard.
-        **call_options: Passed to every pipeline call (``top_k``, ``candidate_labels`` ...).
+        **call_options: Passed to every pipeline call: the task's ``call_options`` (``top_k``,
+            ``candidate_labels`` ...).
 
     Returns:
         What was run, and the manifest.
@@ -247,10 +251,22 @@ def batch_predict(
     """
     say = progress or (lambda message: logger.info("%s", message))
     _check_engine(engine, workers, cpus_per_worker)
-    if task not in TEXT_TASKS:
+    from onnx_pipelines.tasks import get_task
+
+    spec = get_task(task)
+    if spec.name not in text_tasks():
         raise UnsupportedTaskError(
-            f"predict-dataset runs tasks whose examples are texts ({', '.join(TEXT_TASKS)}), not {task!r}."
+            f"predict-dataset runs tasks whose examples are texts ({', '.join(text_tasks())}), not {task!r}."
         )
+    unknown = sorted(set(call_options) - set(spec.call_options))
+    missing = sorted(set(spec.required_options) - set(call_options))
+    if unknown or missing:
+        raise InvalidConfigError(
+            f"{spec.name} takes the call options {', '.join(spec.call_options) or 'none'}"
+            + (f"; {', '.join(unknown)} is not one of them" if unknown else "")
+            + (f"; it needs {', '.join(missing)}" if missing else "") + "."
+        )
+    task = spec.name
     if max_length is not None and task != "text-classification":
         raise InvalidConfigError(
             f"max_length is a text-classification option; {task} truncates at the model's own maximum length: "
@@ -284,9 +300,9 @@ def batch_predict(
         busy += summary["seconds"]
         say(f"shard {summary['shard']} done: {summary['rows']} rows in {summary['seconds']:.1f} s")
     seconds = time.perf_counter() - started
-    missing = sorted(set(range(len(shards))) - finished_shards(out, shards))
-    if missing:
-        raise InvalidConfigError(f"Shards {missing[:10]} are missing after the run; run again with --resume.")
+    lost = sorted(set(range(len(shards))) - finished_shards(out, shards))
+    if lost:
+        raise InvalidConfigError(f"Shards {lost[:10]} are missing after the run; run again with --resume.")
     manifest = _manifest(job, len(shards), engine=engine, workers=workers, threads=threads, seconds=seconds,
                          rows_run=rows_run, busy=busy)
     write_json(out / MANIFEST_FILE, manifest)
@@ -342,19 +358,11 @@ def _manifest(job: PredictJob, shards: int, *, engine: str, workers: int, thread
               rows_run: int, busy: float) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from onnx_pipelines import __version__
-    from onnx_pipelines.cache import library_versions
+    from onnx_pipelines.versions import BUILD_LIBRARIES, REPORTED_LIBRARIES, library_versions
 
     first = Path(job.output) / SHARDS_DIR / "part-00000.parquet"
     schema = pq.read_schema(first) if first.is_file() else None
-    versions = {"onnx-pipelines": __version__, **library_versions()}
-    for name in ("pyarrow", "datasets", "ray"):
-        try:
-            from importlib.metadata import version
-
-            versions[name] = version(name)
-        except Exception:  # not installed (ray is optional)
-            continue
+    versions = library_versions(dict.fromkeys((*REPORTED_LIBRARIES, *BUILD_LIBRARIES, "pyarrow", "datasets", "ray")))
     return {
         "schema": OUTPUT_SCHEMA,
         "rows": job.total_rows,
@@ -382,4 +390,4 @@ def _manifest(job: PredictJob, shards: int, *, engine: str, workers: int, thread
     }
 
 
-__all__ = ["ENGINES", "TEXT_TASKS", "BatchResult", "DataSpec", "PredictJob", "batch_predict", "build_job_artifact"]
+__all__ = ["ENGINES", "text_tasks", "BatchResult", "DataSpec", "PredictJob", "batch_predict", "build_job_artifact"]
