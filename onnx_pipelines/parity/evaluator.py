@@ -360,7 +360,7 @@ class ParityEvaluator:
 
     def engine_settings(self) -> dict[str, Any]:
         """How the models were run, for the report's settings (the Ray engine adds its pool)."""
-        return {"engine": "local"}
+        return {"engine": "local", "workers": 1, "cpus_per_worker": None}
 
     def say(self, message: str) -> None:
         """A step message: logged, and shown on stderr when progress is on."""
