@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.export",
     "onnx_pipelines.commands.inspect",
     "onnx_pipelines.commands.predict",
+    "onnx_pipelines.commands.predict_dataset",
     "onnx_pipelines.commands.parity",
     "onnx_pipelines.commands.bench",
     "onnx_pipelines.commands.serve",

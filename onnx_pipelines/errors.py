@@ -68,6 +68,10 @@ class BenchmarkError(OnnxPipelinesError, RuntimeError):
     """A benchmark candidate failed to build, load or run in its measurement process."""
 
 
+class EngineUnavailableError(OnnxPipelinesError, RuntimeError):
+    """A distributed engine (Ray) is not installed, or its cluster cannot be reached."""
+
+
 class InputLimitError(InvalidInputError):
     """Well-formed input that exceeds a configured limit (too many items, too many tokens)."""
 
@@ -92,6 +96,7 @@ __all__ = [
     "BenchmarkError",
     "CorruptModelError",
     "DatasetError",
+    "EngineUnavailableError",
     "ExportError",
     "InferenceError",
     "InputLimitError",
