@@ -1,0 +1,129 @@
+"""The client libraries people use with TEI and OpenAI, against real server processes on 127.0.0.1.
+
+``huggingface_hub.InferenceClient`` (feature_extraction, sentence_similarity, token_classification) and
+the ``openai`` client (embeddings, models), each answer checked against the same pipeline run here.
+text_classification is tested against the classifier server of tests/test_serving_server.py.
+The servers start in parallel: an embedding server (all-MiniLM-L6-v2, fp32) and an NER server
+(conll-ner-minilm, fp32), the variants the in-process serving tests export into the session cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("uvicorn", reason="needs the serve extra: pip install 'onnx-pipelines[serve]'")
+huggingface_hub = pytest.importorskip("huggingface_hub")
+openai = pytest.importorskip("openai", reason="the dev extra installs the openai client")
+
+from server_process import REPO, ServerProcess  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, minilm_model: Path, conll_model: Path, artifact_cache: Path
+) -> Iterator[dict[str, ServerProcess]]:
+    logs = tmp_path_factory.mktemp("client-servers")
+    started = {
+        "embeddings": ServerProcess(minilm_model, "sentence-embeddings", artifact_cache, logs / "embed.log"),
+        "ner": ServerProcess(conll_model, "token-classification", artifact_cache, logs / "ner.log"),
+    }
+    try:
+        for server in started.values():
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm_model: Path, artifact_cache: Path) -> Any:
+    from onnx_pipelines.pipeline import load_pipeline
+
+    return load_pipeline("sentence-embeddings", minilm_model, cache_dir=artifact_cache)
+
+
+@pytest.fixture
+def hub_http() -> Iterator[None]:
+    """Let ``InferenceClient`` reach loopback: the suite runs with HF_HUB_OFFLINE=1, which blocks every URL."""
+    import requests
+
+    huggingface_hub.configure_http_backend(backend_factory=requests.Session)
+    yield
+    huggingface_hub.configure_http_backend()
+
+
+def unit(vectors: Any) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float64)
+    return array / np.linalg.norm(array, axis=-1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def test_inference_client_embeddings_and_similarity(
+    servers: dict[str, ServerProcess], embedder: Any, hub_http: None
+) -> None:
+    client = huggingface_hub.InferenceClient(model=servers["embeddings"].url)
+    text = "The striker scored twice in the final."
+    vector = client.feature_extraction(text)
+    assert vector.shape == (1, 384) and vector.dtype == np.float32
+    np.testing.assert_allclose(vector[0], embedder([text])[0], atol=1e-5)
+    via_route = huggingface_hub.InferenceClient(model=servers["embeddings"].url + "/embed")
+    np.testing.assert_allclose(via_route.feature_extraction(text, normalize=True, truncate=True), vector, atol=1e-6)
+
+    others = ["A forward netted two goals in the cup final.", "The central bank raised interest rates."]
+    scores = client.sentence_similarity(text, other_sentences=others)
+    vectors = unit(embedder([text, *others]))
+    np.testing.assert_allclose(scores, vectors[1:] @ vectors[0], atol=1e-5)
+    assert scores[0] > scores[1]
+
+    with pytest.raises(huggingface_hub.errors.HfHubHTTPError) as refused:
+        client.feature_extraction(text, truncation_direction="left")
+    assert refused.value.response.status_code == 422
+    assert "truncation_direction='left' is not supported" in refused.value.response.json()["error"]
+
+
+def test_inference_client_token_classification(
+    servers: dict[str, ServerProcess], conll_model: Path, artifact_cache: Path, hub_http: None
+) -> None:
+    from onnx_pipelines.pipeline import load_pipeline
+
+    text = "John Smith flew from London to Paris on Monday."
+    expected = load_pipeline("token-classification", conll_model, cache_dir=artifact_cache)(
+        text, aggregation_strategy="simple")
+    entities = huggingface_hub.InferenceClient(model=servers["ner"].url).token_classification(text)
+    assert [(e.entity_group, e.word, e.start, e.end) for e in entities] == [
+        (e["entity_group"], e["word"], e["start"], e["end"]) for e in expected]
+    assert any(e.entity_group == "LOC" and e.word == "london" for e in entities), entities
+    grouped = huggingface_hub.InferenceClient(model=servers["ner"].url + "/ner").token_classification(
+        text, aggregation_strategy="simple")
+    assert grouped == entities
+
+
+def test_openai_client_embeddings_and_models(servers: dict[str, ServerProcess], embedder: Any) -> None:
+    client = openai.OpenAI(base_url=servers["embeddings"].url + "/v1", api_key="not-checked", max_retries=0)
+    texts = ["The striker scored twice in the final.", "The central bank raised interest rates."]
+    response = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts)  # the client asks for base64
+    floats = client.embeddings.create(model="all-MiniLM-L6-v2", input=texts[0], encoding_format="float")
+    expected = embedder(texts)
+    np.testing.assert_allclose([d.embedding for d in response.data], expected, atol=1e-5)
+    np.testing.assert_allclose(floats.data[0].embedding, response.data[0].embedding, atol=1e-7)
+    tokens = sum(len(ids) for ids in embedder.tokenizer(texts)["input_ids"])
+    assert (response.usage.prompt_tokens, response.usage.total_tokens) == (tokens, tokens)
+    assert [m.id for m in client.models.list()] == [response.model]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.embeddings.create(model="all-MiniLM-L6-v2", input=texts[0], dimensions=128)
+    assert "have 384 dimensions" in str(refused.value.body)  # the client hands over our body's `error`
+
+
+@pytest.mark.parametrize("marker", ["huggingface-hub-embeddings", "openai-client"])
+def test_docs_client_examples_run(servers: dict[str, ServerProcess], marker: str, hub_http: None) -> None:
+    text = (REPO / "docs" / "serving.md").read_text()
+    block = text.split(f"<!-- tested: {marker} -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'BASE_URL = "http://127.0.0.1:8080"' in block
+    namespace: dict[str, Any] = {}
+    exec(block.replace("http://127.0.0.1:8080", servers["embeddings"].url), namespace)
+    assert namespace["best"] == "A forward netted two goals in the cup final."
