@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -24,17 +25,25 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m onnx_pipelines.serving MODEL --task TASK OPTIONS...``, its output in ``log``."""
 
-    def __init__(self, model: Path, task: str, cache: Path, log: Path, *options: str,
-                 command: list[str] | None = None) -> None:
+    def __init__(self, model: Path, task: str, cache: Path, log: Path, *options: str) -> None:
+        command = [sys.executable, "-m", "onnx_pipelines.serving", str(model), "--task", task,
+                   "--cache-dir", str(cache), "--log-level", "warning", *options]
+        self.start(command, log)
+
+    @classmethod
+    def from_command(cls, command: list[str], log: Path, env: dict[str, str]) -> ServerProcess:
+        """Start ``command`` (which must take a trailing ``--port N``) with ``env`` added to the environment."""
+        server = cls.__new__(cls)
+        server.start(command, log, env)
+        return server
+
+    def start(self, command: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        if command is None:
-            command = [sys.executable, "-m", "onnx_pipelines.serving", str(model), "--task", task,
-                       "--cache-dir", str(cache), "--log-level", "warning", *options]
         with log.open("wb") as out:
             self.process = subprocess.Popen([*command, "--port", str(self.port)], cwd=REPO, stdout=out,
-                                            stderr=subprocess.STDOUT)
+                                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -5,14 +5,22 @@ the ``openai`` client (embeddings, models), each answer checked against the same
 text_classification is tested against the classifier server of tests/test_serving_server.py.
 The servers start in parallel: an embedding server (all-MiniLM-L6-v2, fp32) and an NER server
 (conll-ner-minilm, fp32), the variants the in-process serving tests export into the session cache.
+The embedding server is started the way the Docker image starts it (``docker/entrypoint.sh`` with the
+image's variables), and the image's ``HEALTHCHECK`` command is run against it; no Docker engine runs here.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -28,8 +36,14 @@ def servers(
     tmp_path_factory: pytest.TempPathFactory, minilm_model: Path, conll_model: Path, artifact_cache: Path
 ) -> Iterator[dict[str, ServerProcess]]:
     logs = tmp_path_factory.mktemp("client-servers")
+    image_env = {  # what the Dockerfile sets, with the model, cache and interface of this machine
+        **dockerfile_env(), "ONNX_PIPELINES_MODEL": str(minilm_model), "ONNX_PIPELINES_TASK": "sentence-embeddings",
+        "ONNX_PIPELINES_CACHE_DIR": str(artifact_cache), "ONNX_PIPELINES_HOST": "127.0.0.1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # the venv's onnx-pipelines
+    }
     started = {
-        "embeddings": ServerProcess(minilm_model, "sentence-embeddings", artifact_cache, logs / "embed.log"),
+        "embeddings": ServerProcess.from_command(
+            ["sh", str(REPO / "docker" / "entrypoint.sh"), "--log-level", "warning"], logs / "embed.log", image_env),
         "ner": ServerProcess(conll_model, "token-classification", artifact_cache, logs / "ner.log"),
     }
     try:
@@ -39,6 +53,21 @@ def servers(
     finally:
         for server in started.values():
             server.stop()
+
+
+def dockerfile_lines() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined."""
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def dockerfile_env() -> dict[str, str]:
+    """The ``ENV key=value`` settings of the Dockerfile's final stage."""
+    env: dict[str, str] = {}
+    for line in dockerfile_lines():
+        if line.startswith("ENV "):
+            env.update(re.findall(r"(\w+)=(\S+)", line))
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +156,31 @@ def test_docs_client_examples_run(servers: dict[str, ServerProcess], marker: str
     namespace: dict[str, Any] = {}
     exec(block.replace("http://127.0.0.1:8080", servers["embeddings"].url), namespace)
     assert namespace["best"] == "A forward netted two goals in the cup final."
+
+
+def test_dockerfile_runs_the_serve_extra_as_a_non_root_user_with_a_healthcheck() -> None:
+    lines = dockerfile_lines()
+    assert lines[0].startswith("FROM python:") and lines[0].endswith("-slim")
+    assert any(line.startswith("RUN pip install") and '".[serve]"' in line and "-c constraints.txt" in line
+               for line in lines)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    assert [line for line in lines if line.startswith("ENTRYPOINT")] == ['ENTRYPOINT ["onnx-pipelines-entrypoint"]']
+    assert any("docker/entrypoint.sh /usr/local/bin/onnx-pipelines-entrypoint" in line for line in lines)
+    assert "/health" in next(line for line in lines if line.startswith("HEALTHCHECK"))
+
+
+def test_the_images_healthcheck_command_passes_against_the_entrypoint_server(
+    servers: dict[str, ServerProcess],
+) -> None:
+    line = next(line for line in dockerfile_lines() if line.startswith("HEALTHCHECK"))
+    command = json.loads(line.split(" CMD ", 1)[1])
+    assert command[0] == "python"
+    env = {**os.environ, "ONNX_PIPELINES_PORT": str(servers["embeddings"].port)}
+    healthy = subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30)
+    assert healthy.returncode == 0, healthy.stderr.decode()
+    dead = subprocess.run([sys.executable, *command[1:]], env={**env, "ONNX_PIPELINES_PORT": "9"},
+                          capture_output=True, timeout=30)
+    assert dead.returncode != 0, "the health check must fail when nothing answers"
+    info = httpx.get(servers["embeddings"].url + "/info").json()
+    assert (info["task"], info["variant"]) == ("sentence-embeddings", "fp32")
