@@ -6,6 +6,8 @@ Example:
     >>> clf(["some text", "another"])  # doctest: +SKIP
 """
 
+from onnx_pipelines.artifacts import build_artifact
+from onnx_pipelines.build_request import BuildRequest, resolve_build_request
 from onnx_pipelines.cache import Artifact, ArtifactCache, default_cache_dir
 from onnx_pipelines.config import CalibrationMethod, Variant, detect_cpu_isa, parse_variants
 from onnx_pipelines.errors import (
@@ -25,7 +27,7 @@ from onnx_pipelines.errors import (
 )
 from onnx_pipelines.graph_info import OnnxReport, inspect_onnx
 from onnx_pipelines.length_batches import length_sorted_batches, restore_order
-from onnx_pipelines.pipeline import load_pipeline
+from onnx_pipelines.pipeline import load_pipeline, open_pipeline
 from onnx_pipelines.runtime import RuntimeSettings, resolve_provider
 from onnx_pipelines.tasks import TaskSpec, get_task, supported_tasks
 
@@ -34,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Artifact",
     "ArtifactCache",
+    "BuildRequest",
     "CalibrationMethod",
     "CorruptModelError",
     "DatasetError",
@@ -53,13 +56,16 @@ __all__ = [
     "UnsupportedTaskError",
     "Variant",
     "__version__",
+    "build_artifact",
     "default_cache_dir",
     "detect_cpu_isa",
     "get_task",
     "inspect_onnx",
     "length_sorted_batches",
     "load_pipeline",
+    "open_pipeline",
     "parse_variants",
+    "resolve_build_request",
     "resolve_provider",
     "restore_order",
     "supported_tasks",

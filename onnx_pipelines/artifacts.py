@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from onnx_pipelines.build_request import BuildRequest
 from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.config import OptimizeSettings, QuantizeSettings, config_fingerprint
 from onnx_pipelines.errors import CorruptModelError
-from onnx_pipelines.export import check_exportable, check_head, export_model, validate_against_torch
+from onnx_pipelines.export import check_exportable, export_model, validate_against_torch
 from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
@@ -30,6 +31,9 @@ EXPORT_ATOL = 1e-4
 #: fp32 graph fusions reorder float sums; O3 also swaps GELU for its tanh approximation.
 OPTIMIZE_ATOL = {"O1": 1e-4, "O2": 1e-4, "O3": 5e-3, "custom": 5e-3}
 
+#: Rows tokenized for static calibration are padded to this many tokens (ranges need one shape).
+CALIBRATION_MAX_LENGTH = 128
+
 Progress = Callable[[str], None]
 
 
@@ -37,44 +41,31 @@ def _noop(_: str) -> None:
     return None
 
 
-def build_variant(
-    source: ModelSource,
-    task: TaskSpec,
-    *,
-    optimize: OptimizeSettings | None = None,
-    quantize: QuantizeSettings | None = None,
-    cache: ArtifactCache | None = None,
-    calibration_batches: Sequence[dict[str, Any]] | None = None,
-    trust_remote_code: bool = False,
-    opset: int | None = None,
-    validate: bool = True,
-    progress: Progress = _noop,
-) -> Artifact:
-    """Return the cached artifact for (model, task, optimize, quantize), building missing steps.
+def build_artifact(request: BuildRequest, *, cache: ArtifactCache | None = None,
+                   progress: Progress | None = None) -> Artifact:
+    """Return the cached artifact for a build request, building the missing steps (export, optimize, quantize).
 
     Args:
-        source: The resolved model.
-        task: The task the graph is exported for.
-        optimize: Graph optimization step, or ``None``.
-        quantize: Quantization step, or ``None``.
+        request: What to build, from :func:`~onnx_pipelines.build_request.resolve_build_request`.
         cache: Where artifacts live (default cache folder when ``None``).
-        calibration_batches: Tokenized calibration rows, for static quantization.
-        trust_remote_code: Passed to the exporter; off unless the user asks.
-        opset: ONNX opset to export with (Optimum's default when ``None``).
-        validate: Compare fp32 steps against PyTorch on real text (raises past tolerance).
         progress: Called with a short message before each step that has to be built.
 
+    Returns:
+        The last step's artifact (its manifest names its parent steps).
+
     Raises:
-        ExportError, CorruptModelError, TaskMismatchError, UnsupportedArchitectureError.
+        ExportError, CorruptModelError, UnsupportedArchitectureError.
     """
     cache = cache or ArtifactCache()
+    progress = progress or _noop
+    source, task, optimize, quantize = request.source, request.task, request.optimize, request.quantize
     group = f"{source.name}-{source.content_hash()[:12]}"
-    base = _base_artifact(source, task, cache, group, trust_remote_code, opset, validate, progress)
+    base = _base_artifact(request, cache, group, progress)
     current = base
     prefix = Path(base.model_file).stem  # "model", or e.g. "model_O2" for a pre-exported optimized graph
     if optimize is not None:
         atol = OPTIMIZE_ATOL.get(optimize.label, 5e-3)
-        can_validate = validate and source.has_torch_weights and not optimize.needs_gpu
+        can_validate = request.validate and source.has_torch_weights and not optimize.needs_gpu
         prefix = f"{prefix}_{optimize.label}"
         optimized_file = f"{prefix}.onnx"
         current = _step(
@@ -85,26 +76,37 @@ def build_variant(
             progress, f"Optimizing graph ({optimize.label})",
         )
     if quantize is not None:
-        calibration_hash = _hash_batches(calibration_batches) if quantize.is_static else None
+        calibration = calibration_batches(request)
+        calibration_hash = _hash_batches(calibration) if quantize.is_static else None
         name = f"{optimize.label}_{quantize.label}" if optimize else quantize.label
         out_file = f"{prefix}_{quantize.label}.onnx"
         current = _step(
             cache, group, name, current,
             {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash},
-            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration_batches),
+            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration),
             progress, f"Quantizing to int8 ({quantize.label})",
         )
     return current
 
 
-def _base_artifact(source: ModelSource, task: TaskSpec, cache: ArtifactCache, group: str,
-                   trust_remote_code: bool, opset: int | None, validate: bool, progress: Progress) -> Artifact:
+def calibration_batches(request: BuildRequest) -> list[dict[str, Any]] | None:
+    """Tokenize the request's calibration texts for static int8 (padded to one length: ranges need one shape)."""
+    if request.quantize is None or not request.quantize.is_static or not request.calibration_texts:
+        return None
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(request.source.path)
+    encoded = tokenizer(list(request.calibration_texts), padding="max_length", truncation=True,
+                        max_length=CALIBRATION_MAX_LENGTH, return_tensors="np")
+    return [dict(encoded)]
+
+
+def _base_artifact(request: BuildRequest, cache: ArtifactCache, group: str, progress: Progress) -> Artifact:
+    source, task, opset = request.source, request.task, request.opset
     if source.onnx_file is not None:
-        check_head(source.config(), task, source.path)
         check_onnx_file(source.onnx_file)
         manifest = {"name": "pre-exported", "model_file": source.onnx_file.name, "source": str(source.path)}
         return Artifact(source.path, source.onnx_file.name, manifest, built=False)
-    check_head(source.config(), task, source.path)  # cheap, and fails before any hashing or export
     key = {
         "step": "export",
         "model": source.content_hash(),
@@ -112,16 +114,16 @@ def _base_artifact(source: ModelSource, task: TaskSpec, cache: ArtifactCache, gr
         "revision": source.revision,
         "export_task": task.export_task,
         "opset": opset,
-        "validated": validate,
+        "validated": request.validate,
     }
 
     def build(tmp: Path) -> tuple[str, dict[str, Any]]:
         check_exportable(source, task)  # imports the exporter registry (seconds): only when exporting
         progress(f"Exporting {source.name} to ONNX ({task.export_task})")
-        onnx_path = export_model(source, task, tmp, trust_remote_code=trust_remote_code, opset=opset)
+        onnx_path = export_model(source, task, tmp, trust_remote_code=request.trust_remote_code, opset=opset)
         copy_support_files(source.path, tmp)
         extra: dict[str, Any] = {"source": str(source.path), "task": task.name}
-        if validate:
+        if request.validate:
             progress("Validating the export against PyTorch on real text")
             extra["validation"] = validate_against_torch(source, task, onnx_path, atol=EXPORT_ATOL).as_dict()
         return onnx_path.name, extra

@@ -107,6 +107,8 @@ class QuantizeSettings:
         calibration_method: For static quantization, the calibration method.
         calibration_samples: For static quantization, how many dataset rows calibrate the ranges.
         percentile: For the percentile method, the percentile kept.
+        isa: The instruction set the preset targets (``None`` for a user ``QuantizationConfig``).
+        per_channel: Whether weights are quantized per output channel.
     """
 
     label: str
@@ -114,6 +116,8 @@ class QuantizeSettings:
     calibration_method: CalibrationMethod | None = None
     calibration_samples: int = 128
     percentile: float = 99.999
+    isa: str | None = None
+    per_channel: bool = True
 
     @property
     def is_static(self) -> bool:
@@ -208,6 +212,7 @@ def resolve_quantize(
         return QuantizeSettings(
             label=f"{kind}_custom",
             config=quantize,
+            per_channel=bool(getattr(quantize, "per_channel", True)),
             calibration_method=_calibration_method(calibration_method) if quantize.is_static else None,
             calibration_samples=calibration_samples,
             percentile=percentile,
@@ -234,9 +239,12 @@ def resolve_quantize(
             calibration_method=method,
             calibration_samples=calibration_samples,
             percentile=percentile,
+            isa=isa,
+            per_channel=per_channel,
         )
     config = factory(is_static=False, per_channel=per_channel)
-    return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}", config=config)
+    return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}", config=config, isa=isa,
+                            per_channel=per_channel)
 
 
 def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:
@@ -245,6 +253,17 @@ def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:
     except ValueError as e:
         allowed = ", ".join(m.value for m in CalibrationMethod)
         raise InvalidConfigError(f"calibration_method={value!r} is not valid; use one of {allowed}.") from e
+
+
+def variant_name(optimize: str | None, quantize: str | None) -> str:
+    """The one spelling of a variant: ``fp32``, ``O2``, ``int8-dynamic``, ``O2+int8-static``, ``custom+int8-dynamic``.
+
+    Args:
+        optimize: The optimization label (``"O1"``-``"O4"``, ``"custom"``) or ``None``.
+        quantize: ``"dynamic"``, ``"static"`` or ``None``.
+    """
+    parts = [p for p in (optimize, f"int8-{quantize}" if quantize else None) if p]
+    return "+".join(parts) if parts else "fp32"
 
 
 @dataclass(frozen=True)
@@ -276,8 +295,7 @@ class Variant:
     @property
     def name(self) -> str:
         """The canonical spelling, e.g. ``"O2+int8-dynamic"``."""
-        parts = [p for p in (self.optimize, f"int8-{self.quantize}" if self.quantize else None) if p]
-        return "+".join(parts) if parts else "fp32"
+        return variant_name(self.optimize, self.quantize)
 
     @classmethod
     def parse(cls, spec: str) -> Variant:

@@ -161,10 +161,6 @@ def export_model(
     return onnx_path
 
 
-def _has_safetensors(source: ModelSource) -> bool:
-    return (source.path / "model.safetensors").is_file() or any(source.path.glob("model-*.safetensors"))
-
-
 def _texts_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
     return dict(tokenizer(list(VALIDATION_TEXTS), padding=True, truncation=True, max_length=max_length,
                           return_tensors="np"))
@@ -206,26 +202,6 @@ def validation_batches(tokenizer: Any, *, with_pairs: bool = False,
     return [VALIDATION_INPUTS[kind](tokenizer, max_length) for kind in kinds]
 
 
-def torch_outputs(model: Any, batch: dict[str, np.ndarray], output_name: str) -> np.ndarray:
-    """Run a PyTorch model on a numpy batch and return one named output as numpy."""
-    import torch
-
-    with torch.inference_mode():
-        outputs = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
-    return outputs[output_name].detach().float().numpy()
-
-
-def onnx_outputs(session: Any, batch: dict[str, np.ndarray], output_name: str) -> np.ndarray:
-    """Run an ONNX Runtime session on a batch (feeding only the inputs it declares)."""
-    names = [i.name for i in session.get_inputs()]
-    feed = {k: batch[k].astype(np.int64) for k in names if k in batch}
-    missing = [k for k in names if k not in feed]
-    if missing:
-        raise ExportError(f"The ONNX graph expects inputs {missing} that the tokenizer does not produce.")
-    index = [o.name for o in session.get_outputs()].index(output_name)
-    return np.asarray(session.run(None, feed)[index], dtype=np.float32)
-
-
 def validate_against_torch(
     source: ModelSource, task: TaskSpec, onnx_path: Path, *, atol: float = 1e-4
 ) -> ValidationResult:
@@ -234,26 +210,25 @@ def validate_against_torch(
     Raises:
         ExportError: When the max absolute difference exceeds ``atol`` or any output is NaN/inf.
     """
-    import onnxruntime
     from transformers import AutoTokenizer
 
+    from onnx_pipelines.session_runner import TorchRunner, open_runner
+
     tokenizer = AutoTokenizer.from_pretrained(source.path)
-    torch_model = task.load_torch_class().from_pretrained(
-        source.path, use_safetensors=_has_safetensors(source) or None
-    ).eval()
-    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    reference = TorchRunner.from_pretrained(task.load_torch_class(), source.path, task.output_names)
+    candidate = open_runner(onnx_path)
     diffs: list[np.ndarray] = []
     count = 0
-    input_names = {i.name for i in session.get_inputs()}
     for batch in validation_batches(tokenizer, kinds=task.validation_inputs):
-        batch = {k: v for k, v in batch.items() if k in input_names}
+        batch = {k: v for k, v in batch.items() if k in candidate.input_names}
         mask = batch["attention_mask"].astype(bool) if task.token_level else None
+        expected = reference.run(batch, task.output_names)
+        got = candidate.run(batch, task.output_names)
         for output_name in task.output_names:
-            reference = torch_outputs(torch_model, batch, output_name)
-            candidate = onnx_outputs(session, batch, output_name)
+            ref, out = expected[output_name], np.asarray(got[output_name], dtype=np.float32)
             if mask is not None:  # padded positions are arbitrary in both runtimes; ignore them
-                reference, candidate = reference[mask], candidate[mask]
-            diffs.append(np.abs(reference - candidate).ravel())
+                ref, out = ref[mask], out[mask]
+            diffs.append(np.abs(ref - out).ravel())
         count += len(batch["input_ids"])
     flat = np.concatenate(diffs)
     compared = "+".join(task.output_names)

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from onnx_pipelines.artifacts import build_variant
+from onnx_pipelines.artifacts import build_artifact
+from onnx_pipelines.build_request import BuildRequest, resolve_build_request
 from onnx_pipelines.cache import Artifact, ArtifactCache
-from onnx_pipelines.config import (
-    CalibrationMethod,
-    OptimizeSettings,
-    QuantizeSettings,
-    resolve_optimize,
-    resolve_quantize,
-)
-from onnx_pipelines.errors import InvalidConfigError
-from onnx_pipelines.model_source import ModelSource, resolve_model
-from onnx_pipelines.runtime import CPU, RuntimeSettings, resolve_provider
-from onnx_pipelines.tasks import TaskSpec, get_task
+from onnx_pipelines.config import CalibrationMethod
+from onnx_pipelines.runtime import CPU
 
 logger = logging.getLogger(__name__)
-
-#: Rows tokenized for static calibration are padded to this many tokens (ranges need one shape).
-CALIBRATION_MAX_LENGTH = 128
 
 
 def load_pipeline(
@@ -84,64 +73,39 @@ def load_pipeline(
         >>> clf(["Shares rose 5% after the results"])  # doctest: +SKIP
         [{'label': 'business', 'score': 0.93}]
     """
-    spec = get_task(task)
-    runtime = RuntimeSettings(provider=provider, intra_op_threads=intra_op_threads)
-    provider_name = resolve_provider(provider)
-    optimize_settings = resolve_optimize(optimize, for_cpu=provider_name == CPU)
-    quantize_settings = resolve_quantize(
-        quantize, calibration_method=calibration_method, calibration_samples=calibration_samples
+    request = resolve_build_request(
+        task, model, optimize=optimize, quantize=quantize, provider=provider, intra_op_threads=intra_op_threads,
+        calibration_dataset=calibration_dataset, calibration_method=calibration_method,
+        calibration_samples=calibration_samples, text_column=text_column, trust_remote_code=trust_remote_code,
+        revision=revision, token=token, validate=validate,
     )
-    check_provider_fits(optimize_settings, provider_name)
-    source = resolve_model(model, revision=revision, token=token)
-    calibration = None
-    if quantize_settings is not None and quantize_settings.is_static:
-        calibration = calibration_batches(source, calibration_dataset, quantize_settings, text_column)
-    artifact = build_variant(
-        source,
-        spec,
-        optimize=optimize_settings,
-        quantize=quantize_settings,
-        cache=ArtifactCache(cache_dir),
-        calibration_batches=calibration,
-        trust_remote_code=trust_remote_code,
-        validate=validate,
-        progress=progress or (lambda message: logger.info("%s", message)),
-    )
-    return pipeline_from_artifact(spec, artifact, runtime, provider_name,
-                                  variant=variant_name(optimize_settings, quantize_settings), **pipeline_kwargs)
+    artifact = build_artifact(request, cache=ArtifactCache(cache_dir),
+                              progress=progress or (lambda message: logger.info("%s", message)))
+    return open_pipeline(request, artifact, **pipeline_kwargs)
 
 
-def check_provider_fits(optimize: OptimizeSettings | None, provider: str) -> None:
-    """fp16 graphs (O4) only run on a GPU: say so instead of silently running them slowly or wrongly."""
-    if optimize is not None and optimize.needs_gpu and provider == CPU:
-        raise InvalidConfigError(
-            f"optimize={optimize.label!r} converts the graph to fp16, which needs a GPU (CUDA provider), "
-            "but this runs on CPUExecutionProvider. Use O3 on CPU, or install onnx-pipelines[gpu] on a "
-            "machine with a GPU and pass provider='cuda'."
-        )
+def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | None = None,
+                  **pipeline_kwargs: Any) -> Any:
+    """Open a built artifact in the task's pipeline class, configured by the request's runtime settings.
 
+    Args:
+        request: The resolved request the artifact was built for (task, provider, threads).
+        artifact: The artifact folder and graph file to load.
+        variant: The name reports use (default: the request's, e.g. ``"O2+int8-dynamic"``).
+        **pipeline_kwargs: Passed to ``transformers.pipeline`` (e.g. ``batch_size``, ``top_k``).
 
-def variant_name(optimize: OptimizeSettings | None, quantize: QuantizeSettings | None) -> str:
-    """``fp32``, ``O2``, ``int8-dynamic``, ``O2+int8-static``, ... for reports and ``/info``."""
-    parts = []
-    if optimize is not None:
-        parts.append(optimize.label)
-    if quantize is not None:
-        parts.append("int8-static" if quantize.is_static else "int8-dynamic")
-    return "+".join(parts) or "fp32"
-
-
-def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeSettings, provider: str,
-                           *, variant: str = "fp32", **pipeline_kwargs: Any) -> Any:
-    """Load an ONNX artifact folder into an ``ORTModelFor...`` and wrap it in the task's pipeline."""
+    Returns:
+        The pipeline, with ``artifact``, ``request``, ``variant`` and ``provider`` attributes.
+    """
     import transformers
     from transformers import AutoTokenizer
 
+    spec, provider = request.task, request.provider
     ort_model = spec.load_ort_class().from_pretrained(
         artifact.path,
         file_name=artifact.model_file,
         provider=provider,
-        session_options=runtime.session_options(provider),
+        session_options=request.runtime.session_options(provider),
         use_io_binding=provider != CPU,
     )
     tokenizer = AutoTokenizer.from_pretrained(artifact.path)
@@ -158,7 +122,8 @@ def pipeline_from_artifact(spec: TaskSpec, artifact: Artifact, runtime: RuntimeS
         **pipeline_kwargs,
     )
     pipe.artifact = artifact
-    pipe.variant = variant
+    pipe.request = request
+    pipe.variant = variant or request.variant
     pipe.provider = provider
     return pipe
 
@@ -168,38 +133,3 @@ def cap_max_length(tokenizer: Any, config: Any) -> None:
     limit = getattr(config, "max_position_embeddings", None)
     if limit and (tokenizer.model_max_length is None or tokenizer.model_max_length > limit):
         tokenizer.model_max_length = int(limit)
-
-
-def calibration_batches(source: ModelSource, dataset: Any, settings: QuantizeSettings,
-                        text_column: str) -> list[dict[str, Any]]:
-    """Tokenize the first ``settings.calibration_samples`` texts of ``dataset`` for static calibration."""
-    from transformers import AutoTokenizer
-
-    if dataset is None:
-        raise InvalidConfigError(
-            "quantize='static' needs calibration data: pass calibration_dataset= a list of texts or a "
-            "datasets.Dataset (a sample of the data the model will see), or use quantize='dynamic'."
-        )
-    texts = _texts(dataset, text_column)[: settings.calibration_samples]
-    if not texts:
-        raise InvalidConfigError("calibration_dataset is empty: pass at least one text.")
-    tokenizer = AutoTokenizer.from_pretrained(source.path)
-    encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=CALIBRATION_MAX_LENGTH,
-                        return_tensors="np")
-    return [dict(encoded)]
-
-
-def _texts(dataset: Any, column: str) -> list[str]:
-    if isinstance(dataset, str):
-        raise InvalidConfigError("calibration_dataset must be a list of texts or a datasets.Dataset, not a str.")
-    column_names = getattr(dataset, "column_names", None)
-    if column_names is not None:
-        if column not in column_names:
-            raise InvalidConfigError(
-                f"calibration_dataset has no column {column!r} (columns: {', '.join(column_names)}); "
-                "pass text_column=..."
-            )
-        return [str(t) for t in dataset[column]]
-    if isinstance(dataset, Iterable):
-        return [str(t) for t in dataset]
-    raise InvalidConfigError(f"calibration_dataset of type {type(dataset).__name__} is not a list or Dataset.")

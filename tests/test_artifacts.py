@@ -4,12 +4,10 @@ import numpy as np
 import pytest
 
 from onnx_pipelines import load_pipeline
-from onnx_pipelines.artifacts import build_variant
+from onnx_pipelines.artifacts import build_artifact
+from onnx_pipelines.build_request import resolve_build_request
 from onnx_pipelines.cache import ArtifactCache
-from onnx_pipelines.config import resolve_optimize, resolve_quantize
 from onnx_pipelines.errors import CorruptModelError
-from onnx_pipelines.model_source import resolve_model
-from onnx_pipelines.tasks import get_task
 
 TEXTS = ["Shares rose sharply after record profits.", "The striker scored twice.", "A new phone goes on sale."]
 
@@ -42,11 +40,10 @@ def test_static_quantization_with_calibration(tiny_classifier, artifact_cache):
 
 
 def test_steps_share_their_parents(tiny_classifier, tmp_path):
-    source, task = resolve_model(tiny_classifier), get_task("text-classification")
     cache = ArtifactCache(tmp_path)
-    o2 = build_variant(source, task, optimize=resolve_optimize("O2"), cache=cache)
-    o2_int8 = build_variant(source, task, optimize=resolve_optimize("O2"), quantize=resolve_quantize("dynamic"),
-                            cache=cache)
+    o2 = build_artifact(resolve_build_request("text-classification", tiny_classifier, optimize="O2"), cache=cache)
+    o2_int8 = build_artifact(resolve_build_request("text-classification", tiny_classifier, optimize="O2",
+                                                   quantize="dynamic"), cache=cache)
     assert o2_int8.manifest["parent"] == str(o2.path)
     assert o2_int8.model_file.startswith("model_O2_qint8_")
     assert len([p for p in tmp_path.rglob("manifest.json")]) == 3  # export, O2, O2+int8

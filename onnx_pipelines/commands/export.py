@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from onnx_pipelines.artifacts import build_variant
+from onnx_pipelines.artifacts import build_artifact
+from onnx_pipelines.build_request import resolve_build_request
 from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.commands.common import (
     StepPrinter,
@@ -15,11 +16,9 @@ from onnx_pipelines.commands.common import (
     add_variant_options,
     copy_folder_atomically,
 )
-from onnx_pipelines.config import OPTIMIZATION_LEVELS, QUANTIZE_MODES, resolve_optimize, resolve_quantize
+from onnx_pipelines.config import OPTIMIZATION_LEVELS, QUANTIZE_MODES
 from onnx_pipelines.errors import InvalidConfigError, InvalidModelError
 from onnx_pipelines.model_source import resolve_model
-from onnx_pipelines.pipeline import calibration_batches, check_provider_fits
-from onnx_pipelines.runtime import resolve_provider
 from onnx_pipelines.tasks import get_task, infer_task
 
 EXPORT_EPILOG = """\
@@ -118,18 +117,13 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
             f"{model!r} holds no model.onnx. Export it first: onnx-pipelines export {model} --task ... --output DIR"
         )
     task = named_task or infer_task(source.config())
-    optimize_settings = resolve_optimize(optimize)
-    quantize_settings = resolve_quantize(
-        quantize, calibration_method=args.calibration_method, calibration_samples=args.calibration_samples
+    static = quantize is not None and quantize.lower() == "static"
+    request = resolve_build_request(
+        task, source, optimize=optimize, quantize=quantize, provider=args.provider, intra_op_threads=args.threads,
+        calibration_dataset=_calibration_dataset(args) if static else None, text_column=args.text_column,
+        calibration_method=args.calibration_method, calibration_samples=args.calibration_samples,
     )
-    check_provider_fits(optimize_settings, resolve_provider(args.provider))
-    calibration = None
-    if quantize_settings is not None and quantize_settings.is_static:
-        calibration = calibration_batches(source, _calibration_dataset(args), quantize_settings, args.text_column)
-    artifact = build_variant(
-        source, task, optimize=optimize_settings, quantize=quantize_settings,
-        cache=ArtifactCache(args.cache_dir), calibration_batches=calibration, progress=progress,
-    )
+    artifact = build_artifact(request, cache=ArtifactCache(args.cache_dir), progress=progress)
     if args.output:
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from onnx_pipelines import __version__
+from onnx_pipelines.build_request import BuildRequest
+from onnx_pipelines.cache import Artifact
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError, ParityError
 from onnx_pipelines.eval_data import ColumnMapping
@@ -38,10 +40,11 @@ from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibr
 from onnx_pipelines.parity.compare import compare_outputs
 from onnx_pipelines.parity.prepare import ParityOptions, PreparedRun, check_inputs, load_rows, tokenize
 from onnx_pipelines.parity.report import Calibration, MetricResult, ParityReport, ReferenceResult, Timing, VariantResult
-from onnx_pipelines.parity.runners import OrtRunner, TorchRunner, run_batches
+from onnx_pipelines.parity.runners import run_batches
 from onnx_pipelines.parity.scoring import agreement, build_checks, load_metrics, metric_values, worst_disagreements
 from onnx_pipelines.parity.thresholds import Check, Thresholds, graph_precision, resolve_thresholds, variant_precision
 from onnx_pipelines.parity.variants import VariantSpec
+from onnx_pipelines.session_runner import ModelRunner, TorchRunner, open_runner
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +173,7 @@ class ParityEvaluator:
 
         run = self.prepared
         self.say(f"Running the PyTorch reference on {run.rows.num_rows} rows")
-        runner = TorchRunner(run.source.path, run.task.load_torch_class(), run.adapter.model_outputs)
+        runner = TorchRunner.from_pretrained(run.task.load_torch_class(), run.source.path, run.adapter.model_outputs)
         outputs, timing = self.run_model(runner, runner.threads, "PyTorch reference")
         del runner
         gc.collect()
@@ -187,7 +190,8 @@ class ParityEvaluator:
                                  torch_version=torch.__version__, metrics=metrics, timing=timing)
         return _Reference(outputs, predictions, gold, result)
 
-    def run_model(self, runner: Any, threads: int | None, desc: str) -> tuple[list[dict[str, np.ndarray]], Timing]:
+    def run_model(self, runner: ModelRunner, threads: int | None,
+                  desc: str) -> tuple[list[dict[str, np.ndarray]], Timing]:
         """Run ``runner`` on every batch; per-example outputs come back in evaluated-row order."""
         run = self.prepared
         per_batch: list[list[dict[str, np.ndarray]]] = [[] for _ in run.batches]
@@ -195,7 +199,8 @@ class ParityEvaluator:
         def keep(number: int, raw: dict[str, np.ndarray]) -> None:
             per_batch[number] = run.adapter.split_outputs(raw, run.batches[number], self.ctx)
 
-        timing = run_batches(runner, run.batches, keep, threads=threads, desc=desc, progress=self.options.progress)
+        timing = run_batches(runner, run.adapter.model_outputs, run.batches, keep, threads=threads, desc=desc,
+                             progress=self.options.progress)
         return restore_order(run.batch_indices, per_batch), timing
 
     def evaluate_variant(self, spec: VariantSpec, reference: _Reference) -> VariantResult:
@@ -212,12 +217,12 @@ class ParityEvaluator:
         artifact: tuple[str, str] | None = None
         try:
             self.say(f"Building variant {spec.name}")
-            pipe = self.build(spec, calibration)
-            artifact = (str(pipe.artifact.path), pipe.artifact.model_file)
-            runner = OrtRunner(pipe.model.session, adapter.model_outputs, self.options.intra_op_threads)
+            built = self.build(spec, calibration)
+            artifact = (str(built.path), built.model_file)
+            runner = open_runner(built.path / built.model_file, self.prepared.base.runtime)
             self.say(f"Running variant {spec.name}")
             outputs, timing = self.run_model(runner, self.options.intra_op_threads, spec.name)
-            del pipe, runner
+            del runner
             comparisons = [compare_outputs(o.name, [r[o.name] for r in reference.outputs],
                                            [c[o.name] for c in outputs], cosine=o.cosine) for o in adapter.compared]
         except Exception as e:  # our errors, and onnxruntime's own Exception subclasses (Fail, InvalidGraph ...)
@@ -259,22 +264,33 @@ class ParityEvaluator:
             run.notes.append(self._calibration[1].description)
         return self._calibration
 
-    def build(self, spec: VariantSpec, calibration: tuple[list[str], Calibration] | None) -> Any:
-        """The variant's pipeline, through the same cached path as ``load_pipeline``."""
-        from onnx_pipelines.pipeline import load_pipeline
+    def request_for(self, spec: VariantSpec, calibration: tuple[list[str], Calibration] | None) -> BuildRequest:
+        """The variant's resolved build request (static int8: resolved with the texts chosen to calibrate it)."""
+        from onnx_pipelines.build_request import resolve_build_request
 
-        options, run = self.options, self.prepared
+        run, options = self.prepared, self.options
+        assert spec.variant is not None  # recipes only
+        if spec.name not in run.requests:
+            run.requests[spec.name] = resolve_build_request(
+                run.task, run.source, optimize=spec.variant.optimize, quantize=spec.variant.quantize,
+                provider=options.provider, intra_op_threads=options.intra_op_threads,
+                calibration_dataset=calibration[0] if calibration else None,
+                calibration_method=options.calibration.method,
+                calibration_samples=len(calibration[0]) if calibration else options.calibration.samples,
+            )
+        return run.requests[spec.name]
+
+    def build(self, spec: VariantSpec, calibration: tuple[list[str], Calibration] | None) -> Artifact:
+        """The variant's artifact, through the same cached build path as ``load_pipeline``."""
+        from onnx_pipelines.artifacts import build_artifact
+        from onnx_pipelines.cache import ArtifactCache
+
         if spec.variant is None:
-            return spec.load(run.task, options.provider, run.provider, options.intra_op_threads)
-        return load_pipeline(
-            run.task.name, run.source.path, optimize=spec.variant.optimize, quantize=spec.variant.quantize,
-            provider=options.provider, cache_dir=None if options.cache_dir is None else os.fspath(options.cache_dir),
-            intra_op_threads=options.intra_op_threads,
-            calibration_dataset=calibration[0] if calibration else None,
-            calibration_method=options.calibration.method,
-            calibration_samples=len(calibration[0]) if calibration else options.calibration.samples,
-            progress=self.say,
-        )
+            assert spec.path is not None and spec.model_file is not None  # parse_variant_specs sets both
+            return Artifact(spec.path, spec.model_file, {"name": "pre-exported", "source": str(spec.path)},
+                            built=False)
+        cache = ArtifactCache(None if self.options.cache_dir is None else os.fspath(self.options.cache_dir))
+        return build_artifact(self.request_for(spec, calibration), cache=cache, progress=self.say)
 
     def assemble(self, reference: _Reference, results: list[VariantResult]) -> ParityReport:
         """Put the run's facts, the reference and the variant results into one report."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from onnx_pipelines.build_request import BuildRequest
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError, InvalidModelError
 from onnx_pipelines.eval_data import ColumnMapping, load_eval_dataset
@@ -65,6 +66,8 @@ class PreparedRun:
         source: The PyTorch model.
         variants: The variants, parsed and checked.
         provider: The resolved ONNX Runtime provider.
+        base: The resolved request of the plain model (task, source, runtime settings).
+        requests: The resolved request of each recipe variant by name (static int8 ones once calibrated).
         full: The whole split (the calibration pool).
         rows: The evaluated rows.
         row_data: ``rows`` as a dict of column lists.
@@ -81,6 +84,8 @@ class PreparedRun:
     source: ModelSource
     variants: list[VariantSpec]
     provider: str
+    base: BuildRequest
+    requests: dict[str, BuildRequest] = field(default_factory=dict)
     full: Any = None
     rows: Any = None
     row_data: dict[str, list[Any]] = field(default_factory=dict)
@@ -95,33 +100,34 @@ class PreparedRun:
 def check_inputs(options: ParityOptions) -> PreparedRun:
     """Resolve task, adapter, variants, provider and model; raise one-line errors before anything slow.
 
+    The model and every recipe variant go through :func:`~onnx_pipelines.build_request.resolve_build_request`,
+    as ``load_pipeline`` resolves them; static-int8 variants are resolved once their calibration texts are
+    chosen from the dataset (:meth:`ParityEvaluator.request_for`).
+
     Raises:
         UnsupportedTaskError, InvalidConfigError, ModelNotFoundError, InvalidModelError, TaskMismatchError,
         CorruptModelError, ProviderUnavailableError.
     """
-    from onnx_pipelines.config import resolve_optimize
-    from onnx_pipelines.export import check_head
-    from onnx_pipelines.model_source import resolve_model
-    from onnx_pipelines.pipeline import check_provider_fits
-    from onnx_pipelines.runtime import resolve_provider
-    from onnx_pipelines.tasks import get_task
+    from onnx_pipelines.build_request import resolve_build_request
 
-    task = get_task(options.task)
-    adapter = get_adapter(task.name)
-    variants = parse_variant_specs(options.variants, task)
-    provider = resolve_provider(options.provider)
-    for spec in variants:
-        if spec.variant is not None:
-            check_provider_fits(resolve_optimize(spec.variant.optimize), provider)
-    source = resolve_model(os.fspath(options.model))
-    if not source.has_torch_weights:
+    base = resolve_build_request(options.task, os.fspath(options.model), provider=options.provider,
+                                 intra_op_threads=options.intra_op_threads)
+    adapter = get_adapter(base.task.name)
+    variants = parse_variant_specs(options.variants, base.task)
+    if not base.source.has_torch_weights:
         raise InvalidModelError(
-            f"{str(source.path)!r} holds no PyTorch weights (model.safetensors / pytorch_model.bin), so there is "
-            "no reference to compare with. Pass the original transformers model folder as MODEL, and a "
+            f"{str(base.source.path)!r} holds no PyTorch weights (model.safetensors / pytorch_model.bin), so there "
+            "is no reference to compare with. Pass the original transformers model folder as MODEL, and a "
             "pre-exported ONNX folder as a variant."
         )
-    check_head(source.config(), task, source.path)
-    return PreparedRun(task=task, adapter=adapter, source=source, variants=variants, provider=provider)
+    requests = {
+        spec.name: resolve_build_request(base.task, base.source, optimize=spec.variant.optimize,
+                                         quantize=spec.variant.quantize, provider=options.provider,
+                                         intra_op_threads=options.intra_op_threads)
+        for spec in variants if spec.variant is not None and spec.variant.quantize != "static"
+    }
+    return PreparedRun(task=base.task, adapter=adapter, source=base.source, variants=variants,
+                       provider=base.provider, base=base, requests=requests)
 
 
 def load_rows(run: PreparedRun, options: ParityOptions) -> None:

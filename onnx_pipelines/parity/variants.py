@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError, InvalidModelError, ModelNotFoundError
@@ -28,18 +27,6 @@ class VariantSpec:
     variant: Variant | None = None
     path: Path | None = None
     model_file: str | None = None
-
-    def load(self, task: TaskSpec, provider: str, provider_name: str, intra_op_threads: int | None) -> Any:
-        """Load a pre-exported model into the task's pipeline, as ``load_pipeline`` loads cached artifacts."""
-        from onnx_pipelines.cache import Artifact
-        from onnx_pipelines.pipeline import pipeline_from_artifact
-        from onnx_pipelines.runtime import RuntimeSettings
-
-        if self.path is None or self.model_file is None:
-            raise InvalidConfigError(f"Variant {self.name!r} is a recipe, not a pre-exported model.")
-        artifact = Artifact(self.path, self.model_file, {"name": "pre-exported", "source": str(self.path)}, built=False)
-        runtime = RuntimeSettings(provider=provider, intra_op_threads=intra_op_threads)
-        return pipeline_from_artifact(task, artifact, runtime, provider_name, variant=self.name)
 
 
 def parse_variant_specs(variants: str | Sequence[str | Variant | os.PathLike[str]],

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from onnx_pipelines.session_runner import ModelRunner, OrtRunner
+
 
 class OnnxPipelineMixin:
     """Metadata about the ONNX artifact behind a pipeline, and a direct path to its ONNX Runtime session.
@@ -22,7 +24,7 @@ class OnnxPipelineMixin:
     variant: str = "fp32"
     provider: str = "CPUExecutionProvider"
     model: Any
-    _inputs_of: tuple[Any, list[tuple[str, Any]]] = (None, [])
+    _runner: ModelRunner | None = None
 
     def predict_dataset(self, texts_or_dataset: Any, *, max_batch_size: int = 32, max_tokens: int = 8192,
                         column: str = "text", **call_kwargs: Any) -> Any:
@@ -44,26 +46,22 @@ class OnnxPipelineMixin:
             return None
         return getattr(self.model, "session", None)
 
-    def run_onnx(self, encoded: Mapping[str, Any], output_names: list[str] | None = None) -> list[np.ndarray]:
-        """Run the session on tokenizer output, skipping the torch round trip of ``ORTModel.forward``.
-
-        Inputs are passed as the int64 arrays the graph declares; ``token_type_ids`` is zero-filled when the
-        graph wants it and the tokenizer gave none (what ``ORTModel`` does).
-        """
+    def runner(self) -> ModelRunner:
+        """The :class:`~onnx_pipelines.session_runner.ModelRunner` over the model's session (made once)."""
         session = self.onnx_session()
-        if session is not self._inputs_of[0]:
-            inputs = [(i.name, np.int32 if i.type == "tensor(int32)" else np.int64) for i in session.get_inputs()]
-            self._inputs_of = (session, inputs)
-        feed = {}
-        for name, dtype in self._inputs_of[1]:
-            value: Any = encoded.get(name)
-            if value is None and name == "token_type_ids":
-                value = np.zeros_like(np.asarray(encoded["input_ids"]))
-            elif value is None:
-                value = encoded[name]  # KeyError naming the missing input
-            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-            feed[name] = array if array.dtype == dtype else array.astype(dtype)
-        return session.run(output_names, feed)
+        if self._runner is None or getattr(self._runner, "session", None) is not session:
+            self._runner = OrtRunner(session)
+        return self._runner
+
+    def run_onnx(self, encoded: Mapping[str, Any], output_names: list[str] | None = None) -> list[np.ndarray]:
+        """Run the model on tokenizer output, skipping the torch round trip of ``ORTModel.forward``.
+
+        The runner feeds the inputs the graph declares in its integer types, and zero-fills
+        ``token_type_ids`` when the graph wants it and the tokenizer gave none (what ``ORTModel`` does).
+        """
+        runner = self.runner()
+        outputs = runner.run(encoded, output_names)
+        return [outputs[name] for name in (output_names or runner.output_names)]
 
 
 def raw_outputs(pipe: Any, inputs: Any, output_names: tuple[str, ...],

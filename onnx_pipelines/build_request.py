@@ -1,0 +1,268 @@
+"""One resolved build request: what to build (task, model, optimize, quantize, calibration) and how to run it.
+
+Every entry point — :func:`~onnx_pipelines.load_pipeline`, the ``export`` / ``optimize`` / ``quantize`` /
+``predict`` / ``serve`` / ``bench`` commands, the parity evaluator — turns the user's settings into a
+:class:`BuildRequest` through :func:`resolve_build_request` and nothing else, so the same settings always
+build the same graphs. The request is frozen and serializable (:meth:`BuildRequest.to_dict`,
+:meth:`BuildRequest.from_dict`): a saved request is a recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onnx_pipelines.config import (
+    CalibrationMethod,
+    OptimizeSettings,
+    QuantizeSettings,
+    resolve_optimize,
+    resolve_quantize,
+    variant_name,
+)
+from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.model_source import ModelSource, resolve_model
+from onnx_pipelines.runtime import CPU, RuntimeSettings, resolve_provider
+from onnx_pipelines.tasks import TaskSpec, get_task
+
+#: Version of :meth:`BuildRequest.to_dict`'s layout.
+REQUEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything needed to build one ONNX variant of a model and open it.
+
+    Made by :func:`resolve_build_request` only; consumed by
+    :func:`~onnx_pipelines.artifacts.build_artifact` and :func:`~onnx_pipelines.pipeline.open_pipeline`.
+
+    Attributes:
+        task: The task's registry entry.
+        source: The resolved model (a local folder; hub ids are downloaded by the resolver).
+        optimize: The graph-optimization step, or ``None``.
+        quantize: The int8 step, or ``None``.
+        runtime: ONNX Runtime session settings; ``runtime.provider`` is the resolved provider name.
+        calibration_texts: Texts that calibrate static int8 (``None`` unless ``quantize`` is static).
+        trust_remote_code: Passed to the exporter.
+        validate: Compare fp32 graphs with PyTorch on real text when building them.
+        opset: ONNX opset to export with (Optimum's default when ``None``).
+    """
+
+    task: TaskSpec
+    source: ModelSource
+    optimize: OptimizeSettings | None = None
+    quantize: QuantizeSettings | None = None
+    runtime: RuntimeSettings = field(default_factory=lambda: RuntimeSettings(provider=CPU))
+    calibration_texts: tuple[str, ...] | None = None
+    trust_remote_code: bool = False
+    validate: bool = True
+    opset: int | None = None
+
+    @property
+    def provider(self) -> str:
+        """The resolved ONNX Runtime execution provider, e.g. ``"CPUExecutionProvider"``."""
+        return self.runtime.provider
+
+    @property
+    def variant(self) -> str:
+        """``fp32``, ``O2``, ``int8-dynamic``, ``O2+int8-static``, ... as reports and ``/info`` name it."""
+        return variant_name(
+            self.optimize.label if self.optimize else None,
+            None if self.quantize is None else ("static" if self.quantize.is_static else "dynamic"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe description that :meth:`from_dict` resolves back to an equal request.
+
+        Raises:
+            InvalidConfigError: For requests built from user Optimum config objects (they have no name).
+        """
+        if (self.optimize and self.optimize.label == "custom") or (
+            self.quantize and self.quantize.label.endswith("_custom")
+        ):
+            raise InvalidConfigError(
+                "A request built from an Optimum OptimizationConfig/QuantizationConfig object cannot be saved: "
+                "use a preset name (optimize='O2', quantize='dynamic') to get a reproducible recipe."
+            )
+        quantize: dict[str, Any] | None = None
+        if self.quantize is not None:
+            quantize = {
+                "mode": "static" if self.quantize.is_static else "dynamic",
+                "isa": self.quantize.isa,
+                "per_channel": self.quantize.per_channel,
+            }
+            if self.quantize.is_static:
+                assert self.quantize.calibration_method is not None  # static settings always carry one
+                quantize.update(calibration_method=self.quantize.calibration_method.value,
+                                calibration_samples=self.quantize.calibration_samples,
+                                percentile=self.quantize.percentile)
+        return {
+            "format": REQUEST_FORMAT,
+            "task": self.task.name,
+            "model": self.source.hub_id or str(self.source.path),
+            "revision": self.source.revision,
+            "optimize": self.optimize.label if self.optimize else None,
+            "quantize": quantize,
+            "provider": self.runtime.provider,
+            "intra_op_threads": self.runtime.intra_op_threads,
+            "calibration_texts": list(self.calibration_texts) if self.calibration_texts is not None else None,
+            "trust_remote_code": self.trust_remote_code,
+            "validate": self.validate,
+            "opset": self.opset,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BuildRequest:
+        """Resolve a saved request (the output of :meth:`to_dict`) again.
+
+        Raises:
+            InvalidConfigError: An unknown format or a malformed entry; plus whatever
+                :func:`resolve_build_request` raises for the values it holds.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != REQUEST_FORMAT:
+            raise InvalidConfigError(
+                f"Not a saved build request of format {REQUEST_FORMAT} (got format "
+                f"{data.get('format') if isinstance(data, Mapping) else type(data).__name__!r}). "
+                "Save one with BuildRequest.to_dict()."
+            )
+        quantize = data.get("quantize") or {}
+        if not isinstance(quantize, Mapping):
+            raise InvalidConfigError(f"'quantize' must be an object or null, got {quantize!r}.")
+        return resolve_build_request(
+            data["task"], data["model"], revision=data.get("revision"),
+            optimize=data.get("optimize"), quantize=quantize.get("mode"),
+            isa=quantize.get("isa"), per_channel=quantize.get("per_channel", True),
+            calibration_method=quantize.get("calibration_method", CalibrationMethod.MINMAX),
+            calibration_samples=quantize.get("calibration_samples", 128),
+            percentile=quantize.get("percentile", 99.999),
+            calibration_dataset=data.get("calibration_texts"),
+            provider=data.get("provider", "auto"), intra_op_threads=data.get("intra_op_threads"),
+            trust_remote_code=bool(data.get("trust_remote_code", False)),
+            validate=bool(data.get("validate", True)), opset=data.get("opset"),
+        )
+
+
+def resolve_build_request(
+    task: str | TaskSpec,
+    model: str | Path | ModelSource,
+    *,
+    optimize: str | Any | None = None,
+    quantize: str | Any | None = None,
+    provider: str = "auto",
+    intra_op_threads: int | None = None,
+    calibration_dataset: Any = None,
+    calibration_method: str | CalibrationMethod = CalibrationMethod.MINMAX,
+    calibration_samples: int = 128,
+    percentile: float = 99.999,
+    text_column: str = "text",
+    isa: str | None = None,
+    per_channel: bool = True,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    validate: bool = True,
+    opset: int | None = None,
+) -> BuildRequest:
+    """Check and resolve every build setting once; the only way a :class:`BuildRequest` is made.
+
+    Cheap checks run here, before anything slow: the task name, the optimize level and quantize mode, that
+    the provider exists and fits the level (fp16 ``O4`` needs a GPU), the model folder (or hub download),
+    that the model's head fits the task, and that static int8 has calibration texts.
+
+    Args:
+        task: A task name (or alias) from :func:`~onnx_pipelines.tasks.supported_tasks`, or its spec.
+        model: A local model folder, a folder holding ``model.onnx``, a hub id (needs internet), or a
+            resolved :class:`~onnx_pipelines.model_source.ModelSource`.
+        optimize: ``None``, ``"O1"``-``"O4"`` or an Optimum ``OptimizationConfig``.
+        quantize: ``None``, ``"dynamic"``, ``"static"`` or an Optimum ``QuantizationConfig``.
+        provider: ``"auto"``, ``"cpu"``, ``"cuda"`` or a full ONNX Runtime provider name.
+        intra_op_threads: ONNX Runtime intra-op threads (``None``: one per physical core).
+        calibration_dataset: Texts (a list, or a ``datasets.Dataset`` with ``text_column``) for static int8.
+        calibration_method: ``minmax``, ``entropy`` or ``percentile``.
+        calibration_samples: How many calibration texts to keep.
+        percentile: Percentile kept by the ``percentile`` method.
+        text_column: Column of ``calibration_dataset`` holding the text.
+        isa: Force an int8 instruction set (default: this CPU's best).
+        per_channel: Quantize weights per output channel.
+        trust_remote_code: Allow custom model code from the hub.
+        revision: Hub revision, for hub ids.
+        token: Hub token, for private hub models.
+        validate: Check fp32 graphs against PyTorch on real text when building them.
+        opset: ONNX opset to export with.
+
+    Returns:
+        The frozen request.
+
+    Raises:
+        UnsupportedTaskError, InvalidConfigError, ProviderUnavailableError, ModelNotFoundError,
+        InvalidModelError, TaskMismatchError: see :mod:`onnx_pipelines.errors`.
+
+    Example:
+        >>> request = resolve_build_request("text-classification", "models/bbc", optimize="O2",
+        ...                                 quantize="dynamic")  # doctest: +SKIP
+        >>> request.variant  # doctest: +SKIP
+        'O2+int8-dynamic'
+    """
+    from onnx_pipelines.export import check_head
+
+    spec = task if isinstance(task, TaskSpec) else get_task(task)
+    runtime = RuntimeSettings(provider=resolve_provider(provider), intra_op_threads=intra_op_threads)
+    optimize_settings = resolve_optimize(optimize, for_cpu=runtime.provider == CPU)
+    quantize_settings = resolve_quantize(quantize, isa=isa, per_channel=per_channel,
+                                         calibration_method=calibration_method,
+                                         calibration_samples=calibration_samples, percentile=percentile)
+    check_provider_fits(optimize_settings, runtime.provider)
+    calibration = None
+    if quantize_settings is not None and quantize_settings.is_static:
+        calibration = calibration_texts(calibration_dataset, text_column, quantize_settings.calibration_samples)
+    source = model if isinstance(model, ModelSource) else resolve_model(model, revision=revision, token=token)
+    check_head(source.config(), spec, source.path)
+    return BuildRequest(task=spec, source=source, optimize=optimize_settings, quantize=quantize_settings,
+                        runtime=runtime, calibration_texts=calibration, trust_remote_code=trust_remote_code,
+                        validate=validate, opset=opset)
+
+
+def check_provider_fits(optimize: OptimizeSettings | None, provider: str) -> None:
+    """fp16 graphs (O4) only run on a GPU: say so instead of silently running them slowly or wrongly.
+
+    Raises:
+        InvalidConfigError: fp16 optimization on the CPU provider.
+    """
+    if optimize is not None and optimize.needs_gpu and provider == CPU:
+        raise InvalidConfigError(
+            f"optimize={optimize.label!r} converts the graph to fp16, which needs a GPU (CUDA provider), "
+            "but this runs on CPUExecutionProvider. Use O3 on CPU, or install onnx-pipelines[gpu] on a "
+            "machine with a GPU and pass provider='cuda'."
+        )
+
+
+def calibration_texts(dataset: Any, column: str, samples: int) -> tuple[str, ...]:
+    """The first ``samples`` texts of a calibration dataset (a list of texts or a ``datasets.Dataset``).
+
+    Raises:
+        InvalidConfigError: No dataset, an empty one, a missing column, or a type that holds no texts.
+    """
+    if dataset is None:
+        raise InvalidConfigError(
+            "quantize='static' needs calibration data: pass calibration_dataset= a list of texts or a "
+            "datasets.Dataset (a sample of the data the model will see), or use quantize='dynamic'."
+        )
+    if isinstance(dataset, str):
+        raise InvalidConfigError("calibration_dataset must be a list of texts or a datasets.Dataset, not a str.")
+    column_names = getattr(dataset, "column_names", None)
+    if column_names is not None:
+        if column not in column_names:
+            raise InvalidConfigError(
+                f"calibration_dataset has no column {column!r} (columns: {', '.join(column_names)}); "
+                "pass text_column=..."
+            )
+        texts = [str(t) for t in dataset[column]]
+    elif isinstance(dataset, Iterable):
+        texts = [str(t) for t in dataset]
+    else:
+        raise InvalidConfigError(f"calibration_dataset of type {type(dataset).__name__} is not a list or Dataset.")
+    if not texts:
+        raise InvalidConfigError("calibration_dataset is empty: pass at least one text.")
+    return tuple(texts[:samples])
