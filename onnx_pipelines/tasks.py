@@ -13,7 +13,7 @@ from typing import Any
 from onnx_pipelines.errors import UnsupportedTaskError
 
 #: Kinds of real input an export can be validated on (the texts themselves live in ``export.py``).
-VALIDATION_INPUT_KINDS: tuple[str, ...] = ("texts", "pairs", "question-context")
+VALIDATION_INPUT_KINDS: tuple[str, ...] = ("texts", "pairs", "question-context", "query-passages")
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,20 @@ TASKS: dict[str, TaskSpec] = {
             metric="accuracy",
         ),
         TaskSpec(
+            name="text-ranking",
+            ort_model_class="ORTModelForSequenceClassification",
+            export_task="text-classification",
+            pipeline_task="text-classification",
+            pipeline_class=f"{_PIPELINES}.text_ranking.OnnxTextRankingPipeline",
+            output_name="logits",
+            head_suffixes=("ForSequenceClassification",),
+            torch_model_class="AutoModelForSequenceClassification",
+            description="cross-encoder reranking: relevance scores of (query, passage) pairs, passages best first",
+            validation_inputs=("query-passages",),
+            input_fields=("query", "texts"),
+            config_check=f"{_PIPELINES}.text_ranking.check_ranking_config",
+        ),
+        TaskSpec(
             name="feature-extraction",
             ort_model_class="ORTModelForFeatureExtraction",
             export_task="feature-extraction",
@@ -198,6 +212,8 @@ TASK_ALIASES: dict[str, str] = {
     "sentence-similarity": "sentence-embeddings",
     "ner": "token-classification",
     "zero-shot": "zero-shot-classification",
+    "rerank": "text-ranking",
+    "reranking": "text-ranking",
 }
 
 
