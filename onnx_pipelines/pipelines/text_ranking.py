@@ -169,7 +169,8 @@ class OnnxTextRankingPipeline(OnnxTextClassificationPipeline):
         for i, entry in enumerate(queries):
             if not (isinstance(entry, Mapping) and isinstance(entry.get("query"), str)
                     and isinstance(entry.get("texts"), (list, tuple))):
-                raise InvalidInputError(f'inputs[{i}] must be {{"query": str, "texts": [str, ...]}}; got {entry!r:.80}.')
+                raise InvalidInputError(
+                    f'inputs[{i}] must be {{"query": str, "texts": [str, ...]}}; got {entry!r:.80}.')
             ranked = self.rank(entry["query"], list(entry["texts"]), top_k=kwargs.get("top_k"), **options)
             answers.append([{"index": r["corpus_id"], "score": r["score"]} for r in ranked])
         return answers[0] if single else answers

@@ -203,6 +203,23 @@ class ZeroShotRequest(TextsRequest):
     )
 
 
+class RerankRequest(TaskRequest):
+    """``POST /rerank`` (text-ranking): the texts ordered by relevance to the query."""
+
+    query: StrictStr = Field(examples=["What is Deep Learning?"])
+    texts: list[StrictStr] = Field(description="The passages to order.", examples=[["Deep Learning is ..."]])
+    raw_scores: StrictBool = Field(False, description="Answer the relevance logits instead of their sigmoid.")
+    return_text: StrictBool = Field(False, description="Add each passage's text to its entry.")
+
+
+class Rank(BaseModel):
+    """One passage of a reranking: its position in ``texts``, its score, and its text when asked for."""
+
+    index: int
+    score: float
+    text: str | None = None
+
+
 class Answer(BaseModel):
     """One answer span of extractive question answering."""
 
