@@ -28,6 +28,7 @@ ADAPTERS: dict[str, str | type[TaskAdapter]] = {
     "question-answering": "onnx_pipelines.parity.adapters.question_answering.QuestionAnsweringAdapter",
     "zero-shot-classification": "onnx_pipelines.parity.adapters.zero_shot.ZeroShotAdapter",
     "feature-extraction": "onnx_pipelines.parity.adapters.feature_extraction.FeatureExtractionAdapter",
+    "text-ranking": "onnx_pipelines.parity.adapters.text_ranking.TextRankingAdapter",
 }
 
 
