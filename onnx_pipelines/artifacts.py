@@ -24,12 +24,9 @@ from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_F
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
 from onnx_pipelines.tasks import TaskSpec
+from onnx_pipelines.tolerances import EXPORT_ATOL, OPTIMIZE_ATOL
 
 logger = logging.getLogger(__name__)
-
-EXPORT_ATOL = 1e-4
-#: fp32 graph fusions reorder float sums; O3 also swaps GELU for its tanh approximation.
-OPTIMIZE_ATOL = {"O1": 1e-4, "O2": 1e-4, "O3": 5e-3, "custom": 5e-3}
 
 #: Rows tokenized for static calibration are padded to this many tokens (ranges need one shape).
 CALIBRATION_MAX_LENGTH = 128
@@ -93,9 +90,9 @@ def calibration_batches(request: BuildRequest) -> list[dict[str, Any]] | None:
     """Tokenize the request's calibration texts for static int8 (padded to one length: ranges need one shape)."""
     if request.quantize is None or not request.quantize.is_static or not request.calibration_texts:
         return None
-    from transformers import AutoTokenizer
+    from onnx_pipelines.loaders import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(request.source.path)
+    tokenizer = load_tokenizer(request.source.path)
     encoded = tokenizer(list(request.calibration_texts), padding="max_length", truncation=True,
                         max_length=CALIBRATION_MAX_LENGTH, return_tensors="np")
     return [dict(encoded)]

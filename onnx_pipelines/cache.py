@@ -27,6 +27,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.versions import library_versions
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -40,19 +43,6 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "onnx-pipelines"
-
-
-def library_versions() -> dict[str, str]:
-    """Versions that change what an export produces (part of every cache key)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for name in ("optimum", "optimum-onnx", "onnxruntime", "onnxruntime-gpu", "onnx", "transformers", "torch"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def settings_key(settings: dict[str, Any]) -> str:
@@ -93,6 +83,7 @@ class ArtifactCache:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        _check_cache_root(self.root)
 
     def folder(self, group: str, name: str, key: str) -> Path:
         return self.root / group / f"{name}-{key}"
@@ -122,7 +113,14 @@ class ArtifactCache:
         manifest = read_manifest(final)
         if manifest is not None:
             return Artifact(final, manifest["model_file"], manifest, built=False)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError) as e:  # a file stands where a folder must be
+            _check_cache_root(self.root)
+            raise InvalidConfigError(
+                f"The artifact cache cannot create {str(final.parent)!r}: {e.strerror or e}. Pass a cache_dir "
+                "(or ONNX_PIPELINES_CACHE) whose path holds folders only."
+            ) from e
         lock = FileLock(str(final.parent / f".{name}-{key}.lock"), timeout=_LOCK_TIMEOUT_S)
         with lock:
             manifest = read_manifest(final)  # another process may have finished while we waited
@@ -154,6 +152,23 @@ class ArtifactCache:
                 raise
         logger.info("Cached %s at %s", name, final)
         return Artifact(final, model_file, manifest, built=True)
+
+
+def _check_cache_root(root: Path) -> None:
+    """Refuse a cache root that is a file, or lies below one.
+
+    Raises:
+        InvalidConfigError: A file stands at ``root`` or at one of its parents.
+    """
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InvalidConfigError(
+                    f"cache_dir {str(root)!r} is not a folder: {str(folder)!r} is a file. Pass a folder for the "
+                    "artifact cache (it is created when missing), e.g. cache_dir='~/.cache/onnx-pipelines', or "
+                    "set ONNX_PIPELINES_CACHE to one."
+                )
+            return
 
 
 __all__ = ["Artifact", "ArtifactCache", "default_cache_dir", "read_manifest"]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from onnx_pipelines import __version__
 from onnx_pipelines.errors import OnnxPipelinesError
+from onnx_pipelines.quiet import NOISE_LOGGER, third_party_quiet
 
 #: Modules that each add one subcommand, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -72,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _configure_logging(args.verbose)
     try:
-        return int(args.func(args))
+        with third_party_quiet():
+            return int(args.func(args))
     except OnnxPipelinesError as e:
         print(f"onnx-pipelines: error: {e}", file=sys.stderr)
         return 2
@@ -82,11 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(verbose: bool) -> None:
+    """Our messages at INFO with ``-v`` (WARNING without); third-party noise only with ``-v``, at DEBUG."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    if not verbose:
-        import transformers
-
-        transformers.logging.set_verbosity_error()
+    logging.getLogger(NOISE_LOGGER).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 if __name__ == "__main__":

@@ -225,11 +225,10 @@ def validate_against_torch(
     Raises:
         ExportError: When the max absolute difference exceeds ``atol`` or any output is NaN/inf.
     """
-    from transformers import AutoTokenizer
-
+    from onnx_pipelines.loaders import load_tokenizer
     from onnx_pipelines.session_runner import TorchRunner, open_runner
 
-    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    tokenizer = load_tokenizer(source.path)
     reference = TorchRunner.from_pretrained(task.load_torch_class(), source.path, task.output_names)
     candidate = open_runner(onnx_path)
     diffs: list[np.ndarray] = []

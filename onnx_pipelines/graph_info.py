@@ -9,10 +9,12 @@ from typing import Any
 
 from onnx_pipelines.errors import CorruptModelError, ModelNotFoundError
 
-QUANTIZED_OPS = frozenset(
-    {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul",
-     "DynamicQuantizeMatMul", "QAttention", "QGemm", "ConvInteger", "QLinearConv", "MatMulIntegerToFloat"}
-)
+#: ONNX operators that only int8 graphs contain (QDQ, dynamic and QOperator formats).
+QUANTIZED_OPS = frozenset({
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul",
+    "DynamicQuantizeMatMul", "QAttention", "QGemm", "ConvInteger", "QLinearConv", "MatMulIntegerToFloat",
+    "QEmbedLayerNormalization",
+})
 
 
 @dataclass(frozen=True)

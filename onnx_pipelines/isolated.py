@@ -21,4 +21,17 @@ def run_isolated(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes=1) as pool:
-        return pool.apply(fn, args, kwargs)
+        result = pool.apply(_quiet_call, (fn, *args), kwargs)
+        # Let the worker exit on its own: a terminated one leaves its semaphores to the resource tracker,
+        # which warns about "leaked semaphore objects" at shutdown.
+        pool.close()
+        pool.join()
+    return result
+
+
+def _quiet_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` in the child with third-party noise routed to (the child's) debug logging."""
+    from onnx_pipelines.quiet import third_party_quiet
+
+    with third_party_quiet():
+        return fn(*args, **kwargs)

@@ -15,6 +15,24 @@ from onnx_pipelines.errors import InvalidConfigError
 T = TypeVar("T")
 
 
+def batch_is_full(count: int, longest: int, next_length: int, *, max_batch_size: int, max_tokens: int) -> bool:
+    """Whether a batch must close before taking one more item: the padded-token budget rule.
+
+    A batch of ``count`` items padded to ``longest`` tokens is full when it already holds
+    ``max_batch_size`` items, or when the next item would take it over ``max_tokens`` padded tokens
+    (items x longest length). An empty batch is never full, so an over-long item gets a batch of its own.
+
+    Example:
+        >>> batch_is_full(2, 100, 5, max_batch_size=8, max_tokens=256)  # 3 x 100 > 256
+        True
+        >>> batch_is_full(0, 0, 9999, max_batch_size=8, max_tokens=256)
+        False
+    """
+    if count == 0:
+        return False
+    return count >= max_batch_size or (count + 1) * max(longest, next_length) > max_tokens
+
+
 def length_sorted_batches(lengths: Sequence[int], *, max_batch_size: int = 32,
                           max_tokens: int = 8192) -> list[list[int]]:
     """Group item indices into batches of similar length.
@@ -46,8 +64,7 @@ def length_sorted_batches(lengths: Sequence[int], *, max_batch_size: int = 32,
     longest = 0
     for index in order:
         length = max(int(lengths[index]), 1)
-        padded = max(longest, length) * (len(current) + 1)
-        if current and (len(current) >= max_batch_size or padded > max_tokens):
+        if batch_is_full(len(current), longest, length, max_batch_size=max_batch_size, max_tokens=max_tokens):
             batches.append(current)
             current, longest = [], 0
         current.append(index)

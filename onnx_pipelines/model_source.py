@@ -30,7 +30,6 @@ SENTENCE_TRANSFORMERS_FILES: tuple[str, ...] = (
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
 )
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _HASH_CHUNK = 1 << 20
 
 
@@ -110,7 +109,7 @@ def resolve_model(model: str | Path, *, revision: str | None = None, token: str 
     path = Path(model).expanduser()
     if path.exists():
         source = ModelSource(path=path.resolve())
-    elif isinstance(model, str) and _HUB_ID.match(model) and not model.startswith("."):
+    elif isinstance(model, str) and is_hub_id(model):
         source = _download(model, revision=revision, token=token)
     else:
         raise ModelNotFoundError(
@@ -119,6 +118,22 @@ def resolve_model(model: str | Path, *, revision: str | None = None, token: str 
         )
     check_model_folder(source.path)
     return source
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` is spelled like a Hugging Face hub repo id (``huggingface_hub``'s own rules).
+
+    Example:
+        >>> is_hub_id("sentence-transformers/all-MiniLM-L6-v2"), is_hub_id("./models/bbc"), is_hub_id("a/b/c")
+        (True, False, False)
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 def check_model_folder(path: Path) -> None:
@@ -142,11 +157,16 @@ def check_model_folder(path: Path) -> None:
         raise InvalidModelError(
             f"{str(path)!r} holds no weights: expected model.safetensors, pytorch_model.bin or model.onnx."
         )
+    from onnx_pipelines.loaders import check_tokenizer_files, check_torch_weights
+
+    if source.onnx_file is None:  # the PyTorch weights are what gets exported: refuse ones that cannot load
+        check_torch_weights(path)
     if not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
         raise InvalidModelError(
             f"{str(path)!r} holds no tokenizer (tokenizer.json / tokenizer_config.json / vocab.txt). "
             "Save one next to the model with tokenizer.save_pretrained(...)."
         )
+    check_tokenizer_files(path)
 
 
 def _download(repo_id: str, *, revision: str | None, token: str | None) -> ModelSource:

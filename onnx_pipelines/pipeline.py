@@ -98,7 +98,8 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
         The pipeline, with ``artifact``, ``request``, ``variant`` and ``provider`` attributes.
     """
     import transformers
-    from transformers import AutoTokenizer
+
+    from onnx_pipelines.loaders import load_tokenizer
 
     spec, provider = request.task, request.provider
     ort_model = spec.load_ort_class().from_pretrained(
@@ -108,12 +109,8 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
         session_options=request.runtime.session_options(provider),
         use_io_binding=provider != CPU,
     )
-    tokenizer = AutoTokenizer.from_pretrained(artifact.path)
+    tokenizer = load_tokenizer(artifact.path)
     cap_max_length(tokenizer, ort_model.config)
-    if spec.name == "sentence-embeddings":
-        from onnx_pipelines.pipelines.sentence_embeddings import PoolingConfig
-
-        pipeline_kwargs.setdefault("pooling", PoolingConfig.from_folder(artifact.path))
     pipe = transformers.pipeline(  # type: ignore[call-overload]
         spec.pipeline_task,
         model=ort_model,

@@ -4,8 +4,8 @@ onnxruntime's quantizer needs a value type for every tensor it quantizes. After 
 optimizer (O2/O3) the graph holds fused ``com.microsoft`` operators (``Attention``,
 ``SkipLayerNormalization``, ``FastGelu``) that ONNX's own shape inference cannot type, and quantizing
 fails with "Unable to find data type for weight_name ...". ORT's symbolic shape inference knows those
-operators, so every graph is annotated with it before it reaches the quantizer: every optimize level
-then quantizes, through the same Optimum path.
+operators, so every graph goes through onnxruntime's ``quant_pre_process`` (symbolic shape inference) before
+it reaches the quantizer: every optimize level then quantizes, through the same Optimum path.
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ logger = logging.getLogger(__name__)
 
 
 def annotate_types(model_path: Path, output_path: Path) -> Path:
-    """Write a copy of the model whose intermediate tensors carry types (ORT symbolic shape inference)."""
-    import onnx
-    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    """Write a copy of the model whose intermediate tensors carry types, for the quantizer.
 
-    model = onnx.load(str(model_path))
+    This is onnxruntime's documented pre-processing step, ``quant_pre_process``, limited to ORT's
+    symbolic shape inference (which types the fused ``com.microsoft`` operators of O2/O3 graphs): its
+    graph optimization is skipped, since the graph was optimized (or deliberately left alone) already.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
     try:
-        inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+        quant_pre_process(
+            str(model_path), str(output_path), skip_optimization=True, skip_onnx_shape=True, auto_merge=True
+        )
     except Exception as e:  # the inference raises bare Exceptions on unknown ops
         raise ExportError(f"Could not infer tensor types of {model_path.name} before quantizing: {e}") from e
-    onnx.save(inferred, str(output_path))
     return output_path
 
 

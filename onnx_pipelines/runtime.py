@@ -38,14 +38,9 @@ def available_providers() -> list[str]:
 
 def check_single_onnxruntime() -> None:
     """Refuse to run when the CPU and GPU builds of onnxruntime are installed side by side."""
-    from importlib.metadata import PackageNotFoundError, version
+    from onnx_pipelines.versions import library_versions
 
-    installed = []
-    for name in ("onnxruntime", "onnxruntime-gpu"):
-        try:
-            installed.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            continue
+    installed = [f"{name} {v}" for name, v in library_versions(("onnxruntime", "onnxruntime-gpu")).items()]
     if len(installed) > 1:
         raise ProviderUnavailableError(
             f"Both {' and '.join(installed)} are installed; they provide the same module and break each other. "

@@ -143,8 +143,10 @@ class TorchRunner:
 
     @classmethod
     def from_pretrained(cls, torch_class: Any, model_path: Path, output_names: Sequence[str] = ()) -> TorchRunner:
-        """Load ``torch_class`` (an ``AutoModelFor...``) from a local folder."""
-        return cls(torch_class.from_pretrained(model_path), output_names)
+        """Load ``torch_class`` (an ``AutoModelFor...``) from a folder, through ``loaders.load_torch_model``."""
+        from onnx_pipelines.loaders import load_torch_model
+
+        return cls(load_torch_model(torch_class, model_path), output_names)
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -1,7 +1,11 @@
-"""The task registry: what differs from one task to the next, as data.
+"""The task registry: what differs from one task to the next, as data, in one table.
 
-Adding a task means adding one :class:`TaskSpec` to :data:`TASKS` (and, where transformers has no
-pipeline for it, a pipeline class). Nothing else in the export / cache / load path branches on task.
+Each :class:`TaskSpec` of :data:`TASKS` is the one place a task is described: how it is exported and
+loaded, and which serving endpoint, benchmark driver, parity adapter and ``predict`` options it has.
+Per-task *code* lives with the code that runs it (``serving/tasks.py``, ``benchmark/tasks.py``,
+``parity/adapters/``); the registry names it by dotted path, imported on first use, so importing this
+module stays cheap (no torch, transformers, fastapi or pydantic). Adding a task: see
+``docs/contributing.md``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class TaskSpec:
             comparisons (they hold arbitrary values in both runtimes).
         validation_inputs: Which of :data:`onnx_pipelines.export.VALIDATION_INPUTS` an export is validated
             on: ``"texts"`` (single texts), ``"pairs"`` (text pairs), ``"question-context"`` (questions with
-            contexts, the context truncated).
+            contexts, the context truncated), ``"query-passages"`` (queries with candidate passages, one
+            longer than the model's window, truncated longest-first as a reranker is fed).
         input_fields: The fields of one input example, e.g. ``("question", "context")``.
         optional_input_fields: Fields an example may add, e.g. ``("text_pair",)`` for classification.
         required_options: Call-time keyword arguments the pipeline cannot run without, e.g.
@@ -48,6 +53,16 @@ class TaskSpec:
             label); run before anything is exported.
         metric: The default task metric (a name :func:`onnx_pipelines.metrics.load_metric` accepts), or
             ``None`` where a task has no labels to score against.
+        call_options: Keyword arguments the pipeline takes at call time that ``onnx-pipelines predict``
+            offers as flags (``top_k`` is ``--top-k``) and passes on when given. ``predict`` also takes
+            a flag per input field besides ``text`` (``--text-pair``, ``--question``, ``--context``).
+        endpoint: Dotted path of the task's :class:`onnx_pipelines.serving.tasks.Endpoint`, or ``None``
+            where the task is not served.
+        bench_driver: Dotted path of the task's :class:`onnx_pipelines.benchmark.tasks.BenchTask`, or
+            ``None`` where ``onnx-pipelines bench`` cannot measure the task.
+        parity_adapter: Dotted path of the task's
+            :class:`~onnx_pipelines.parity.adapters.base.TaskAdapter` class, or ``None`` where parity cannot
+            evaluate the task.
     """
 
     name: str
@@ -67,6 +82,10 @@ class TaskSpec:
     required_options: tuple[str, ...] = ()
     config_check: str | None = None
     metric: str | None = None
+    call_options: tuple[str, ...] = ()
+    endpoint: str | None = None
+    bench_driver: str | None = None
+    parity_adapter: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.validation_inputs) - set(VALIDATION_INPUT_KINDS)
@@ -75,6 +94,17 @@ class TaskSpec:
                 f"TaskSpec {self.name!r}: validation_inputs {self.validation_inputs} must be a non-empty subset "
                 f"of {VALIDATION_INPUT_KINDS}."
             )
+        missing = set(self.required_options) - set(self.call_options)
+        if missing:
+            raise ValueError(
+                f"TaskSpec {self.name!r}: required_options {sorted(missing)} must also be in call_options."
+            )
+
+    @property
+    def cli_options(self) -> tuple[str, ...]:
+        """Every ``predict`` option of the task: its input fields besides ``text``, then ``call_options``."""
+        fields = (*self.input_fields, *self.optional_input_fields)
+        return (*(f for f in fields if f != "text"), *self.call_options)
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -94,16 +124,23 @@ class TaskSpec:
     def check_config(self, config: dict[str, Any]) -> None:
         """Run ``config_check`` (if any) on a parsed ``config.json``; it raises when the model does not fit."""
         if self.config_check is not None:
-            module_name, _, attr = self.config_check.rpartition(".")
-            getattr(importlib.import_module(module_name), attr)(config)
+            load_object(self.config_check)(config)
 
     def load_pipeline_class(self) -> Any:
         """Import and return the pipeline class."""
-        module_name, _, attr = self.pipeline_class.rpartition(".")
-        return getattr(importlib.import_module(module_name), attr)
+        return load_object(self.pipeline_class)
+
+
+def load_object(dotted_path: str) -> Any:
+    """Import ``"package.module.NAME"`` and return ``NAME`` (how the registry's dotted paths are resolved)."""
+    module_name, _, attr = dotted_path.rpartition(".")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 _PIPELINES = "onnx_pipelines.pipelines"
+_ENDPOINTS = "onnx_pipelines.serving.tasks"
+_BENCH = "onnx_pipelines.benchmark.tasks"
+_ADAPTERS = "onnx_pipelines.parity.adapters"
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
@@ -121,6 +158,10 @@ TASKS: dict[str, TaskSpec] = {
             validation_inputs=("texts", "pairs"),
             optional_input_fields=("text_pair",),
             metric="accuracy",
+            call_options=("top_k",),
+            endpoint=f"{_ENDPOINTS}.TEXT_CLASSIFICATION",
+            bench_driver=f"{_BENCH}.TEXT_CLASSIFICATION",
+            parity_adapter=f"{_ADAPTERS}.text_classification.TextClassificationAdapter",
         ),
         TaskSpec(
             name="token-classification",
@@ -134,6 +175,10 @@ TASKS: dict[str, TaskSpec] = {
             description="a label per token or entity spans (NER), with aggregation strategies",
             token_level=True,
             metric="seqeval",
+            call_options=("aggregation_strategy", "stride"),
+            endpoint=f"{_ENDPOINTS}.TOKEN_CLASSIFICATION",
+            bench_driver=f"{_BENCH}.TOKEN_CLASSIFICATION",
+            parity_adapter=f"{_ADAPTERS}.token_classification.TokenClassificationAdapter",
         ),
         TaskSpec(
             name="question-answering",
@@ -150,6 +195,10 @@ TASKS: dict[str, TaskSpec] = {
             validation_inputs=("question-context",),
             input_fields=("question", "context"),
             metric="squad",
+            call_options=("top_k", "doc_stride"),
+            endpoint=f"{_ENDPOINTS}.QUESTION_ANSWERING",
+            bench_driver=f"{_BENCH}.QUESTION_ANSWERING",
+            parity_adapter=f"{_ADAPTERS}.question_answering.QuestionAnsweringAdapter",
         ),
         TaskSpec(
             name="zero-shot-classification",
@@ -165,6 +214,10 @@ TASKS: dict[str, TaskSpec] = {
             required_options=("candidate_labels",),
             config_check=f"{_PIPELINES}.zero_shot.check_nli_config",
             metric="accuracy",
+            call_options=("candidate_labels", "hypothesis_template", "multi_label"),
+            endpoint=f"{_ENDPOINTS}.ZERO_SHOT_CLASSIFICATION",
+            bench_driver=f"{_BENCH}.ZERO_SHOT_CLASSIFICATION",
+            parity_adapter=f"{_ADAPTERS}.zero_shot.ZeroShotAdapter",
         ),
         TaskSpec(
             name="text-ranking",
@@ -177,8 +230,11 @@ TASKS: dict[str, TaskSpec] = {
             torch_model_class="AutoModelForSequenceClassification",
             description="cross-encoder reranking: relevance scores of (query, passage) pairs, passages best first",
             validation_inputs=("query-passages",),
-            input_fields=("query", "texts"),
+            input_fields=("text", "text_pair"),  # query, passage: predict takes --text and --text-pair
             config_check=f"{_PIPELINES}.text_ranking.check_ranking_config",
+            endpoint=f"{_ENDPOINTS}.TEXT_RANKING",  # POST /rerank
+            bench_driver=f"{_BENCH}.TEXT_RANKING",
+            parity_adapter=f"{_ADAPTERS}.text_ranking.TextRankingAdapter",
         ),
         TaskSpec(
             name="feature-extraction",
@@ -191,6 +247,9 @@ TASKS: dict[str, TaskSpec] = {
             torch_model_class="AutoModel",
             description="token-level hidden states as nested lists, as transformers' feature-extraction gives",
             token_level=True,
+            endpoint=f"{_ENDPOINTS}.FEATURE_EXTRACTION",
+            bench_driver=f"{_BENCH}.FEATURE_EXTRACTION",
+            parity_adapter=f"{_ADAPTERS}.feature_extraction.FeatureExtractionAdapter",
         ),
         TaskSpec(
             name="sentence-embeddings",
@@ -203,6 +262,8 @@ TASKS: dict[str, TaskSpec] = {
             torch_model_class="AutoModel",
             description="pooled sentence vectors, as sentence-transformers computes them",
             token_level=True,
+            endpoint=f"{_ENDPOINTS}.SENTENCE_EMBEDDINGS",
+            parity_adapter=f"{_ADAPTERS}.sentence_embeddings.SentenceEmbeddingsAdapter",
         ),
     )
 }

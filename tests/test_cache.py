@@ -92,3 +92,14 @@ def test_killed_build_leaves_no_artifact_and_next_build_succeeds(tmp_path):
     assert finished == []  # only the temp folder (and lock) remain, never a half-built artifact
     artifact = cache.get_or_build("group", "export", {"a": 1}, _write)
     assert artifact.built and list((root / "group").glob(".tmp-*")) == []
+
+
+def test_cache_dir_that_is_a_file_is_named(tmp_path):
+    from onnx_pipelines.errors import InvalidConfigError
+
+    file = tmp_path / "cache.txt"
+    file.write_text("not a folder")
+    for root in (file, file / "sub"):
+        with pytest.raises(InvalidConfigError, match=r"is not a folder: .*cache\.txt' is a file") as info:
+            ArtifactCache(root)
+        assert not isinstance(info.value, NotADirectoryError)

@@ -1,6 +1,7 @@
 """The console script: help that teaches, one-line errors with exit code 2, real runs."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -9,6 +10,16 @@ import pytest
 from onnx_pipelines.cli import main
 
 COMMANDS = ["demo", "export", "optimize", "quantize", "inspect", "predict"]
+
+
+#: A progress line of ours on stderr: "[mm:ss.s] message ...".
+OUR_STDERR_LINE = re.compile(r"^\[\d{2}:\d{2}\.\d\] .+ \.\.\.$")
+
+
+def assert_only_our_lines(stderr: str) -> None:
+    """No third-party noise (TracerWarning, deprecation notices, "Device set to use cpu", leaked semaphores)."""
+    foreign = [line for line in stderr.splitlines() if line.strip() and not OUR_STDERR_LINE.match(line)]
+    assert not foreign, "stderr holds lines that are not ours:\n" + "\n".join(foreign[:20])
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -64,14 +75,17 @@ def test_export_optimize_quantize_inspect_predict(tiny_classifier, tmp_path):
                      "--cache-dir", cache)
     assert result.returncode == 0, result.stderr
     assert "Exporting" in result.stderr and "validation: max |diff|" in result.stdout
+    assert_only_our_lines(result.stderr)
     assert (exported / "model.onnx").is_file() and (exported / "manifest.json").is_file()
 
     optimized = tmp_path / "optimized"
     result = run_cli("optimize", str(exported), "--level", "O2", "--output", str(optimized), "--cache-dir", cache)
     assert result.returncode == 0, result.stderr
+    assert_only_our_lines(result.stderr)
     quantized = tmp_path / "quantized"
     result = run_cli("quantize", str(optimized), "--mode", "dynamic", "--output", str(quantized), "--cache-dir", cache)
     assert result.returncode == 0, result.stderr
+    assert_only_our_lines(result.stderr)
     graph = next(quantized.glob("*.onnx"))
     assert graph.name.startswith("model_O2_qint8_")
 
@@ -83,6 +97,7 @@ def test_export_optimize_quantize_inspect_predict(tiny_classifier, tmp_path):
     result = run_cli("predict", str(quantized), "--task", "text-classification", "--text", "Shares rose",
                      "--text", "The striker scored", "--top-k", "2")
     assert result.returncode == 0, result.stderr
+    assert_only_our_lines(result.stderr)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines] == ["Shares rose", "The striker scored"]
     assert all(len(line["output"]) == 2 for line in lines)
@@ -128,6 +143,7 @@ def test_demo_runs_offline_and_reports_parity_and_speed(artifact_cache):
     assert float(rows["onnx fp32"][0]) >= 0.9999 and float(rows["onnx O2"][0]) >= 0.9999
     assert float(rows["onnx O2+int8-dynamic"][0]) >= 0.98
     assert all(float(values[3]) > 0 for values in rows.values())  # every candidate was timed
+    assert_only_our_lines(result.stderr)
 
 
 def test_help_does_not_import_torch_or_transformers():
@@ -137,6 +153,24 @@ def test_help_does_not_import_torch_or_transformers():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("task", "option", "message"),
+    [
+        ("token-classification", ["--top-k", "2"], "--top-k is for text-classification / question-answering, "
+                                                   "not for --task token-classification."),
+        ("text-classification", ["--question", "Who?"], "--question is for question-answering, "
+                                                       "not for --task text-classification."),
+        ("sentence-embeddings", ["--multi-label"], "--multi-label is for zero-shot-classification, "
+                                                  "not for --task sentence-embeddings."),
+    ],
+)
+def test_predict_refuses_an_option_of_another_task_before_loading(tmp_path, capsys, task, option, message):
+    """Which task takes which option is read from the task registry (``TaskSpec.cli_options``)."""
+    code = main(["predict", str(tmp_path / "never-loaded"), "--task", task, "--text", "Shares rose.", *option])
+    assert code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_predict_rejects_an_unknown_aggregation_strategy_before_loading(tmp_path, capsys):

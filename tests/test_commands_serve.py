@@ -82,14 +82,14 @@ def test_serve_options_become_settings() -> None:
 
 
 def test_help_teaches_every_task_and_hides_the_dev_backend(capsys: pytest.CaptureFixture[str]) -> None:
-    from onnx_pipelines.serving.tasks import TASKS
+    from onnx_pipelines.serving.tasks import endpoints
 
     with pytest.raises(SystemExit) as exited:
         _serve_parser().parse_args(["serve", "--help"])
     assert exited.value.code == 0
     text = capsys.readouterr().out
-    for spec in TASKS.values():
-        assert spec.name in text and spec.path in text, f"--help does not mention {spec.name} at {spec.path}"
+    for name, spec in endpoints().items():
+        assert name in text and spec.path in text, f"--help does not mention {name} at {spec.path}"
     assert "examples:" in text and "--no-batching" in text and "SIGTERM" in text
     assert "--backend" not in text
 

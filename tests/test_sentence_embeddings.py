@@ -51,3 +51,21 @@ def test_bad_inputs(minilm_model, artifact_cache):
     for bad in (None, "", [], ["ok", 5], [["a", "b"]]):
         with pytest.raises(InvalidInputError):
             embed(bad)
+
+
+def test_the_pipeline_finds_its_pooling_in_its_own_folder(minilm_model, artifact_cache):
+    """No caller passes ``pooling=``: the class reads it from the folder its ONNX model was loaded from."""
+    import transformers
+    from optimum.onnxruntime import ORTModelForFeatureExtraction
+    from transformers import AutoTokenizer
+
+    from onnx_pipelines.pipelines.sentence_embeddings import SentenceEmbeddingPipeline
+
+    loaded = load_pipeline("sentence-embeddings", minilm_model, cache_dir=artifact_cache)
+    folder = loaded.artifact.path
+    assert PoolingConfig.from_folder(folder) == PoolingConfig(mode="mean", normalize=True, max_seq_length=256)
+    model = ORTModelForFeatureExtraction.from_pretrained(folder, file_name=loaded.artifact.model_file)
+    plain = transformers.pipeline("feature-extraction", model=model, tokenizer=AutoTokenizer.from_pretrained(folder),
+                                  pipeline_class=SentenceEmbeddingPipeline)
+    assert plain.pooling == PoolingConfig.from_folder(folder)
+    np.testing.assert_allclose(plain(SENTENCES[:2]), loaded(SENTENCES[:2]), atol=1e-6)

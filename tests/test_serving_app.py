@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 from onnx_pipelines.errors import InvalidConfigError, ModelNotFoundError, UnsupportedTaskError  # noqa: E402
 from onnx_pipelines.pipeline import load_pipeline  # noqa: E402
 from onnx_pipelines.serving import ServingSettings, create_app, create_app_from_pipeline  # noqa: E402
-from onnx_pipelines.serving.tasks import TASKS as SERVED_TASKS  # noqa: E402
+from onnx_pipelines.serving.tasks import served_tasks  # noqa: E402
 from onnx_pipelines.tasks import supported_tasks  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -424,7 +424,7 @@ def test_factories_refuse_bad_configuration(tmp_path: Path, bbc_model: Path) -> 
 
 
 def test_every_served_task_is_in_the_task_registry() -> None:
-    assert set(SERVED_TASKS) <= set(supported_tasks())
+    assert set(served_tasks()) <= set(supported_tasks())
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,59 @@ def test_every_task_resolves_to_real_classes(name: str) -> None:
     assert issubclass(spec.load_pipeline_class(), base)
     assert spec.output_names[0] == spec.output_name
     assert set(spec.validation_inputs) <= set(VALIDATION_INPUTS)
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_each_entry_names_the_endpoint_bench_driver_and_adapter_of_its_task(name: str) -> None:
+    """The registry is the one table: what serving, the benchmark, parity and predict use comes from it."""
+    from onnx_pipelines.benchmark.tasks import BenchTask, get_bench_task
+    from onnx_pipelines.parity.adapters import TaskAdapter, get_adapter
+    from onnx_pipelines.tasks import load_object
+
+    spec = TASKS[name]
+    assert isinstance(get_adapter(name), TaskAdapter) and spec.parity_adapter is not None
+    assert isinstance(load_object(spec.parity_adapter)(), TaskAdapter)
+    if spec.bench_driver is not None:
+        options = {option: ["sport", "politics"] for option in spec.required_options}
+        assert isinstance(get_bench_task(name, options), BenchTask)
+    if spec.endpoint is not None and importlib.util.find_spec("pydantic") is not None:
+        from onnx_pipelines.serving.tasks import Endpoint, get_endpoint
+
+        assert isinstance(get_endpoint(name), Endpoint)
+    assert set(spec.required_options) <= set(spec.call_options) <= set(spec.cli_options)
+
+
+def test_an_entry_without_a_bench_driver_or_adapter_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from onnx_pipelines.benchmark.tasks import bench_tasks, get_bench_task
+    from onnx_pipelines.errors import InvalidConfigError
+    from onnx_pipelines.parity.adapters import get_adapter, parity_tasks
+
+    with pytest.raises(InvalidConfigError, match="bench measures text-classification, token-classification"):
+        get_bench_task("sentence-embeddings")
+    with pytest.raises(InvalidConfigError, match="--candidate-labels"):
+        get_bench_task("zero-shot-classification", {})
+    with pytest.raises(UnsupportedTaskError, match="Supported tasks: feature-extraction"):
+        get_bench_task("summarization")
+    monkeypatch.setitem(TASKS, "feature-extraction",
+                        dataclasses.replace(TASKS["feature-extraction"], bench_driver=None, parity_adapter=None))
+    assert "feature-extraction" not in bench_tasks() and "feature-extraction" not in parity_tasks()
+    with pytest.raises(UnsupportedTaskError, match="no adapter for task 'feature-extraction'"):
+        get_adapter("feature-extraction")
+    with pytest.raises(ValueError, match="required_options"):
+        dataclasses.replace(TASKS["zero-shot-classification"], call_options=())
+
+
+def test_importing_the_registry_imports_no_heavy_library() -> None:
+    """The registry names serving/benchmark/parity code by dotted path, so reading it stays instant."""
+    heavy = ("torch", "transformers", "optimum", "onnxruntime", "fastapi", "pydantic")
+    code = (f"import sys, onnx_pipelines.tasks as t; [s.cli_options for s in t.TASKS.values()]; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_new_tasks_are_registered_with_aliases() -> None:

@@ -19,6 +19,7 @@ from onnx_pipelines.cli import main
 from onnx_pipelines.errors import InvalidConfigError, InvalidInputError
 from onnx_pipelines.pipeline import load_pipeline
 from onnx_pipelines.pipelines.base import raw_outputs
+from onnx_pipelines.pipelines.question_answering import answer_each
 
 CONTEXT = "The striker scored twice in the second half, and the club's chairman praised the young coach."
 LONG_CONTEXT = " ".join(
@@ -84,6 +85,28 @@ def test_int8_dynamic_gives_spans_of_the_context(qa_model_dir: Path, tasks_cache
     qa_int8 = load_pipeline("question-answering", qa_model_dir, quantize="dynamic", cache_dir=tasks_cache)
     answers = qa_int8(QUESTIONS)
     assert all(e["context"][a["start"]:a["end"]] == a["answer"] for a, e in zip(answers, QUESTIONS, strict=True))
+
+
+def test_a_list_of_one_question_gets_a_list_of_one_answer(qa_onnx, qa_torch, qa_model_dir: Path,
+                                                         tasks_cache: Path, capsys) -> None:
+    """The pipeline class owns the call convention, so no caller unwraps (transformers' own pipeline does)."""
+    single = qa_onnx(QUESTIONS[0])
+    assert isinstance(single, dict)
+    assert qa_onnx([QUESTIONS[0]]) == [single]
+    assert qa_onnx(question=["Who scored?"], context=CONTEXT) == [single]
+    assert qa_onnx(question="Who scored?", context=[CONTEXT]) == [single]
+    top_two = qa_onnx([QUESTIONS[0]], top_k=2)
+    assert len(top_two) == 1 and [a["answer"] for a in top_two[0]] == [a["answer"] for a in qa_onnx(QUESTIONS[0],
+                                                                                                     top_k=2)]
+    assert isinstance(qa_torch([QUESTIONS[0]]), dict), "transformers unwraps a list of one"
+    for pipe in (qa_torch, qa_onnx):  # answer_each gives plain transformers pipelines the same convention
+        assert [a["answer"] for a in answer_each(pipe, ["Who scored?"], [CONTEXT])] == [single["answer"]]
+
+    code = main(["predict", str(qa_model_dir), "--task", "question-answering", "--cache-dir", str(tasks_cache),
+                 "--question", "Who scored?", "--context", CONTEXT])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 1 and lines[0]["output"]["answer"] == single["answer"]
 
 
 @pytest.mark.parametrize(

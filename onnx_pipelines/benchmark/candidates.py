@@ -171,14 +171,14 @@ def _prepare_docs(candidate: Candidate, model: str, task: str, root: Path) -> Pr
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     note = "from an earlier run"
     if "export_s" not in timings or not (fp32_dir / "model.onnx").is_file():
-        from transformers import AutoTokenizer
+        from onnx_pipelines.loaders import load_tokenizer
 
         shutil.rmtree(fp32_dir, ignore_errors=True)
         started = time.perf_counter()
         ort_model = get_task(task).load_ort_class().from_pretrained(model, export=True)
         ort_model.save_pretrained(fp32_dir)
         timings = {"export_s": time.perf_counter() - started}
-        AutoTokenizer.from_pretrained(model).save_pretrained(fp32_dir)
+        load_tokenizer(model).save_pretrained(fp32_dir)
         note = "built in this run"
     if candidate.variant == "fp32":
         _save_timings(timings_file, timings)
@@ -187,7 +187,8 @@ def _prepare_docs(candidate: Candidate, model: str, task: str, root: Path) -> Pr
     if "quantize_s" not in timings or not (int8_dir / "model_quantized.onnx").is_file():
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
-        from transformers import AutoTokenizer
+
+        from onnx_pipelines.loaders import load_tokenizer
 
         shutil.rmtree(int8_dir, ignore_errors=True)
         started = time.perf_counter()
@@ -195,7 +196,7 @@ def _prepare_docs(candidate: Candidate, model: str, task: str, root: Path) -> Pr
         qconfig = getattr(AutoQuantizationConfig, detect_cpu_isa())(is_static=False, per_channel=False)
         quantizer.quantize(save_dir=int8_dir, quantization_config=qconfig)
         timings["quantize_s"] = time.perf_counter() - started
-        AutoTokenizer.from_pretrained(fp32_dir).save_pretrained(int8_dir)
+        load_tokenizer(fp32_dir).save_pretrained(int8_dir)
         note = "built in this run"
     _save_timings(timings_file, timings)
     return PreparedCandidate(candidate, str(int8_dir), "model_quantized.onnx",
@@ -222,6 +223,7 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
     """Load a prepared candidate's pipeline, the way a user of that recipe would."""
     import transformers
 
+    from onnx_pipelines.loaders import load_tokenizer
     from onnx_pipelines.tasks import get_task
 
     candidate = prepared.candidate
@@ -242,7 +244,7 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
             options.intra_op_num_threads = threads
         ort_model = spec.load_ort_class().from_pretrained(prepared.model_dir, file_name=prepared.model_file,
                                                           session_options=options)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(prepared.model_dir)
+        tokenizer = load_tokenizer(prepared.model_dir)
         return transformers.pipeline(pipeline_task, model=ort_model, tokenizer=tokenizer)
     from onnx_pipelines.pipeline import load_pipeline
 

@@ -208,9 +208,9 @@ def length_texts(model: str, texts: Sequence[str], lengths: Sequence[int]) -> di
     Raises:
         BenchmarkError: If no text can be cut to a requested length.
     """
-    from transformers import AutoTokenizer
+    from onnx_pipelines.loaders import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer = load_tokenizer(model)
     source = " ".join(sorted(texts, key=len, reverse=True)[:8]) or "benchmark text " * 400
     ids = tokenizer(source, add_special_tokens=False)["input_ids"]
     special = len(tokenizer.build_inputs_with_special_tokens([]))
@@ -297,16 +297,10 @@ def _as_json(result: CandidateResult) -> dict[str, Any]:
 
 def machine_info(load_before: list[float], load_after: list[float]) -> dict[str, Any]:
     """CPU, core count, int8 instruction set, library versions and load averages."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from onnx_pipelines.config import detect_cpu_isa
+    from onnx_pipelines.versions import REPORTED_LIBRARIES, library_versions
 
-    versions = {}
-    for name in ("onnxruntime", "torch", "transformers", "optimum", "optimum-onnx", "onnx-pipelines"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
+    versions = library_versions(REPORTED_LIBRARIES)
     return {
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),

@@ -132,11 +132,8 @@ def _time_reference(model: str, texts: list[str], repeats: int) -> float:
 
 
 def _time_onnx(model_file: str, texts: list[str], repeats: int) -> float:
-    import transformers
-
     from onnx_pipelines.pipeline import load_pipeline
 
-    transformers.logging.set_verbosity_error()
     path = Path(model_file)
     pipe = load_pipeline("sentence-embeddings", path.parent, validate=False)
     return _median_ms(lambda: pipe(texts, batch_size=len(texts)), repeats)

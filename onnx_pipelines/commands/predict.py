@@ -17,7 +17,7 @@ from onnx_pipelines.commands.common import (
     add_variant_options,
 )
 from onnx_pipelines.errors import InvalidInputError
-from onnx_pipelines.tasks import TaskSpec, get_task
+from onnx_pipelines.tasks import TASKS, TaskSpec, get_task
 
 # The pipelines import transformers (and torch): they are imported when the command runs, so that
 # `onnx-pipelines --help` stays instant.
@@ -37,24 +37,6 @@ examples:
 
 Prints one JSON line per input (embeddings as lists of floats).
 """
-
-#: Options that only some tasks take: option -> (attribute, tasks).
-TASK_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "--text-pair": ("text_pair", ("text-classification",)),
-    "--top-k": ("top_k", ("text-classification", "question-answering")),
-    "--aggregation-strategy": ("aggregation_strategy", ("token-classification",)),
-    "--stride": ("stride", ("token-classification",)),
-    "--question": ("question", ("question-answering",)),
-    "--context": ("context", ("question-answering",)),
-    "--doc-stride": ("doc_stride", ("question-answering",)),
-    "--candidate-labels": ("candidate_labels", ("zero-shot-classification",)),
-    "--hypothesis-template": ("hypothesis_template", ("zero-shot-classification",)),
-    "--multi-label": ("multi_label", ("zero-shot-classification",)),
-}
-#: Call-time keyword arguments, passed to the pipeline when given.
-_CALL_KWARGS: tuple[str, ...] = (
-    "top_k", "aggregation_strategy", "stride", "doc_stride", "candidate_labels", "hypothesis_template", "multi_label",
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -107,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             f"--aggregation-strategy {args.aggregation_strategy!r} is not one of {', '.join(AGGREGATION_STRATEGIES)}."
         )
     shown, inputs = _read_inputs(spec, args)
-    call_kwargs = {k: getattr(args, k) for k in _CALL_KWARGS if getattr(args, k, None) is not None}
+    call_kwargs = {k: getattr(args, k) for k in spec.call_options if getattr(args, k, None) is not None}
     for required in spec.required_options:  # fail before the (slow) export, not after it
         if required not in call_kwargs:
             raise InvalidInputError(f"--task {spec.name} needs --{required.replace('_', '-')}.")
@@ -118,9 +100,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir, intra_op_threads=args.threads, progress=StepPrinter(),
         batch_size=args.batch_size,
     )
-    outputs = pipe(inputs, **call_kwargs)
-    if len(inputs) == 1 and _takes_questions(spec):  # transformers unwraps a single QA answer
-        outputs = [outputs]
+    outputs = pipe(inputs, **call_kwargs)  # a list in, one output per input out (the pipeline classes' convention)
     for item, output in zip(shown, outputs, strict=True):
         print(json.dumps({**item, "output": _jsonable(output)}))
     return 0
@@ -131,10 +111,13 @@ def _takes_questions(spec: TaskSpec) -> bool:
 
 
 def _check_task_options(spec: TaskSpec, args: argparse.Namespace) -> None:
-    for option, (attribute, tasks) in TASK_OPTIONS.items():
+    """Refuse a per-task option (the registry's ``TaskSpec.cli_options``) that ``spec``'s task does not take."""
+    for attribute in dict.fromkeys(o for other in TASKS.values() for o in other.cli_options):
         value = getattr(args, attribute, None)
-        if value not in (None, []) and spec.name not in tasks:
-            raise InvalidInputError(f"{option} is for {' / '.join(tasks)}, not for --task {spec.name}.")
+        if value not in (None, []) and attribute not in spec.cli_options:
+            tasks = [name for name, other in TASKS.items() if attribute in other.cli_options]
+            flag = "--" + attribute.replace("_", "-")
+            raise InvalidInputError(f"{flag} is for {' / '.join(tasks)}, not for --task {spec.name}.")
 
 
 def _read_inputs(spec: TaskSpec, args: argparse.Namespace) -> tuple[list[dict[str, str]], list[Any]]:

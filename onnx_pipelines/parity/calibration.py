@@ -20,7 +20,7 @@ from typing import Any
 from onnx_pipelines.config import CalibrationMethod
 from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.eval_data import ColumnMapping, load_eval_dataset
-from onnx_pipelines.parity.report import Calibration
+from onnx_pipelines.parity.results import Calibration
 
 
 @dataclass(frozen=True)

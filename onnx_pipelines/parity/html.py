@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from onnx_pipelines.parity.markdown import FAIL, PASS, fmt_diff, fmt_score, headline, summary_rows
 
 if TYPE_CHECKING:
-    from onnx_pipelines.parity.report import ParityReport
+    from onnx_pipelines.parity.results import ParityResults
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1a202c}
@@ -30,7 +30,7 @@ def _cls(cell: str) -> str:
     return "pass" if cell.startswith(PASS) else "fail" if cell.startswith(FAIL) else ""
 
 
-def render_html(report: ParityReport) -> str:
+def render_html(report: ParityResults) -> str:
     """The whole page; without matplotlib the plots are replaced by a note saying how to get them."""
     from onnx_pipelines.parity.plots import diff_distribution_png, matplotlib_available, metric_png
 

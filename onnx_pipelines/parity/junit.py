@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from onnx_pipelines.parity.markdown import failure_lines
 
 if TYPE_CHECKING:
-    from onnx_pipelines.parity.report import ParityReport
+    from onnx_pipelines.parity.results import ParityResults
 
 
-def render_junit(report: ParityReport) -> str:
+def render_junit(report: ParityResults) -> str:
     """One ``testsuite`` named after the model; one ``testcase`` per variant; failed checks as ``failure``."""
     failures = len(report.failed_variants())
     errors = sum(1 for v in report.variants if v.error)

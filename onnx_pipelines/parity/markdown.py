@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from onnx_pipelines.parity.report import ParityReport, VariantResult
+    from onnx_pipelines.parity.results import ParityResults, VariantResult
 
 PASS, FAIL = "✅", "❌"
 METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
@@ -29,7 +29,7 @@ def fmt_delta(points: float) -> str:
     return f"{points:+.2f}".replace("-", "−")
 
 
-def headline(report: ParityReport) -> str:
+def headline(report: ParityResults) -> str:
     """One line: the verdict and the counts."""
     total = len(report.variants)
     failed = len(report.failed_variants())
@@ -38,7 +38,7 @@ def headline(report: ParityReport) -> str:
     return f"{FAIL} ONNX parity: {failed} of {total} variant{'s' if total != 1 else ''} fail"
 
 
-def summary_rows(report: ParityReport) -> tuple[list[str], list[list[str]]]:
+def summary_rows(report: ParityResults) -> tuple[list[str], list[list[str]]]:
     """The main table (header, rows) shared by the Markdown and HTML renderings."""
     metric_names = list(report.reference.metrics)
     has_cosine = any(o.cosine_min is not None for v in report.variants for o in v.outputs)
@@ -85,7 +85,7 @@ def failure_lines(variant: VariantResult) -> list[str]:
     return [f"{check.name}: {check.message}" for check in variant.checks if not check.passed]
 
 
-def render_markdown(report: ParityReport) -> str:
+def render_markdown(report: ParityResults) -> str:
     """The report as GitHub-flavoured Markdown."""
     data = report.dataset
     lines = [f"## {headline(report)}", ""]

@@ -11,7 +11,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from onnx_pipelines.parity.report import ParityReport
+    from onnx_pipelines.parity.results import ParityResults
 
 
 def matplotlib_available() -> bool:
@@ -32,7 +32,7 @@ def _png(figure: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def diff_distribution_png(report: ParityReport) -> str | None:
+def diff_distribution_png(report: ParityResults) -> str | None:
     """Per variant, how per-example max absolute differences spread (log scale); ``None`` if nothing ran."""
     from matplotlib.figure import Figure
 
@@ -65,7 +65,7 @@ def diff_distribution_png(report: ParityReport) -> str | None:
     return _png(figure)
 
 
-def metric_png(report: ParityReport) -> str | None:
+def metric_png(report: ParityResults) -> str | None:
     """The primary metric per variant next to the reference (agreement when there are no labels)."""
     from matplotlib.figure import Figure
 

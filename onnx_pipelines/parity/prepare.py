@@ -136,7 +136,7 @@ def load_rows(run: PreparedRun, options: ParityOptions) -> None:
     Raises:
         DatasetError: Missing source, split or column; InvalidConfigError: bad limit, sample or max_length.
     """
-    from transformers import AutoTokenizer
+    from onnx_pipelines.loaders import load_tokenizer
 
     adapter, columns = run.adapter, options.columns
     required = list(adapter.input_roles)
@@ -157,7 +157,7 @@ def load_rows(run: PreparedRun, options: ParityOptions) -> None:
         run.notes.append(f"No labels: the dataset has no {label_column!r} column, so no task metric was "
                          "computed (map the label column with --label-column).")
     config = run.source.config()
-    tokenizer = AutoTokenizer.from_pretrained(run.source.path)
+    tokenizer = load_tokenizer(run.source.path)
     limit = int(config.get("max_position_embeddings") or 512)
     length = options.max_length or adapter.default_max_length(config, tokenizer, run.source.path)
     if isinstance(length, bool) or not isinstance(length, int) or not 2 <= length <= limit:

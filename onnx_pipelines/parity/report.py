@@ -1,214 +1,32 @@
-"""The parity report: what was measured, per variant, and whether it passed; JSON in and out.
+"""The parity report: the results of a parity run (data and JSON) with its renderings.
 
-``ParityReport.to_dict()`` is the versioned JSON document described in ``docs/parity-schema.md``
-(:data:`SCHEMA_VERSION`). Markdown, HTML and JUnit renderings live in their own modules and are
-reached through :meth:`ParityReport.write`.
+The data and its versioned JSON live in :mod:`onnx_pipelines.parity.results`; the renderers
+(:mod:`~onnx_pipelines.parity.markdown`, :mod:`~onnx_pipelines.parity.html`,
+:mod:`~onnx_pipelines.parity.junit`) read that data and import nothing back. :class:`ParityReport` is
+those results plus the methods that hand them to the renderers.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from onnx_pipelines.errors import InvalidInputError
-from onnx_pipelines.parity.compare import OutputComparison
-from onnx_pipelines.parity.thresholds import Check, Thresholds
-
-#: Bumped in the minor place for added fields, in the major place for renamed or removed ones.
-SCHEMA_VERSION = "1.0"
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Throughput of one model on the evaluated rows (in-process, so indicative only).
-
-    Attributes:
-        examples_per_second: Evaluated rows divided by the time spent inside the model calls.
-        seconds: Time spent inside the model calls (tokenization excluded; it is shared).
-        batches: Number of model calls.
-        threads: Intra-op threads the runtime used (``None``: the runtime's default).
-    """
-
-    examples_per_second: float
-    seconds: float
-    batches: int
-    threads: int | None
+from onnx_pipelines.parity.render import render_html, render_junit, render_markdown, write_report
+from onnx_pipelines.parity.results import (
+    SCHEMA_VERSION,
+    Calibration,
+    Disagreement,
+    MetricResult,
+    ParityResults,
+    ReferenceResult,
+    Timing,
+    VariantResult,
+)
 
 
 @dataclass(frozen=True)
-class MetricResult:
-    """A task metric of a variant next to the reference's.
-
-    Attributes:
-        name: The metric (``accuracy``, ``macro_f1`` ...).
-        value: The variant's value, 0-1.
-        reference: The PyTorch reference's value, 0-1.
-        delta_points: ``(value - reference) * 100``; negative is a drop.
-    """
-
-    name: str
-    value: float
-    reference: float
-    delta_points: float
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """An example where a variant's prediction differs from the reference's.
-
-    Attributes:
-        index: Position among the evaluated rows.
-        text: The input, cut to 300 characters.
-        reference: The reference's prediction.
-        reference_score: The reference's score for it.
-        reference_margin: How far the reference was from changing its answer (disagreements are
-            listed by this, largest first).
-        variant: The variant's prediction.
-        variant_score: The variant's score for its prediction (``None`` when its output was NaN/inf).
-        gold: The gold label, if the data has labels.
-    """
-
-    index: int
-    text: str
-    reference: str
-    reference_score: float | None
-    reference_margin: float | None
-    variant: str
-    variant_score: float | None
-    gold: str | None = None
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Where a static-int8 variant's activation ranges came from.
-
-    Attributes:
-        method: ``minmax``, ``entropy`` or ``percentile``.
-        samples: Rows used to calibrate.
-        source: ``calibration-data`` (a separate file), ``held-out-rows`` (rows of the dataset that were
-            not evaluated) or ``evaluated-rows`` (a seeded sample of the evaluated rows: overlap!).
-        overlap: Calibration rows that are also evaluated rows.
-        seed: Seed of the sample.
-        description: One sentence for readers.
-    """
-
-    method: str
-    samples: int
-    source: str
-    overlap: int
-    seed: int
-    description: str
-
-
-@dataclass(frozen=True)
-class ReferenceResult:
-    """The PyTorch reference run.
-
-    Attributes:
-        framework: Always ``"pytorch"``.
-        model_class: The ``transformers`` class that ran it.
-        torch_version: ``torch.__version__``.
-        metrics: Metric name to value (0-1); empty without labels.
-        timing: Its throughput.
-    """
-
-    framework: str
-    model_class: str
-    torch_version: str
-    metrics: dict[str, float]
-    timing: Timing
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    """Everything measured on one ONNX variant.
-
-    Attributes:
-        name: The variant (``fp32``, ``O2+int8-dynamic``, or the path of a pre-exported graph).
-        precision: Its precision class (``fp32``, ``fp32-approx``, ``fp16``, ``int8``).
-        artifact: Folder of the ONNX model that ran (``None`` if it could not be built).
-        model_file: File name of the graph in that folder.
-        outputs: One comparison per compared output.
-        agreement: Fraction of examples whose prediction matches the reference's (``None`` when the
-            task has none).
-        disagreement_count: Number of such examples.
-        metrics: Task metrics next to the reference's (empty without labels).
-        timing: Throughput (``None`` if it did not run).
-        calibration: Calibration details (static int8 only).
-        thresholds: The limits it was held to.
-        checks: The verdicts; the variant passes when all pass.
-        disagreements: The worst disagreements (by reference margin), at most the run's limit.
-        error: Why the variant could not be built or run, if so.
-    """
-
-    name: str
-    precision: str
-    artifact: str | None
-    model_file: str | None
-    outputs: list[OutputComparison]
-    agreement: float | None
-    disagreement_count: int
-    metrics: list[MetricResult]
-    timing: Timing | None
-    calibration: Calibration | None
-    thresholds: Thresholds
-    checks: list[Check]
-    disagreements: list[Disagreement] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        """Whether every check passed (a variant without checks, e.g. unbuilt, fails)."""
-        return bool(self.checks) and all(check.passed for check in self.checks)
-
-    def metric(self, name: str) -> MetricResult | None:
-        """The metric called ``name``, if measured."""
-        return next((m for m in self.metrics if m.name == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["passed"] = self.passed
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VariantResult:
-        return cls(
-            name=data["name"],
-            precision=data["precision"],
-            artifact=data.get("artifact"),
-            model_file=data.get("model_file"),
-            outputs=[OutputComparison.from_dict(o) for o in data.get("outputs", [])],
-            agreement=data.get("agreement"),
-            disagreement_count=int(data.get("disagreement_count", 0)),
-            metrics=[MetricResult(**m) for m in data.get("metrics", [])],
-            timing=Timing(**data["timing"]) if data.get("timing") else None,
-            calibration=Calibration(**data["calibration"]) if data.get("calibration") else None,
-            thresholds=Thresholds(**data["thresholds"]),
-            checks=[Check(**c) for c in data.get("checks", [])],
-            disagreements=[Disagreement(**d) for d in data.get("disagreements", [])],
-            error=data.get("error"),
-        )
-
-
-@dataclass(frozen=True)
-class ParityReport:
-    """The result of :func:`~onnx_pipelines.parity.evaluate_parity`.
-
-    Attributes:
-        task: The task evaluated.
-        model: ``path`` and ``name`` of the PyTorch model.
-        dataset: Source, split, rows, selection and column mapping of the evaluated data.
-        settings: ``max_length``, ``batch_size``, ``max_tokens``, ``provider``, ``seed``.
-        reference: The PyTorch reference run.
-        variants: One result per variant, in the order asked.
-        primary_metric: The metric ``max_metric_drop`` gates (``None`` without labels).
-        notes: Sentences every reader should see (calibration overlap, missing labels, timing caveat).
-        created: ISO-8601 time the report was made.
-        tool_version: onnx-pipelines version.
-        schema_version: :data:`SCHEMA_VERSION`.
+class ParityReport(ParityResults):
+    """The result of :func:`~onnx_pipelines.parity.evaluate_parity` (fields: :class:`ParityResults`).
 
     Example:
         >>> report = evaluate_parity("models/bbc", "text-classification", "test.jsonl")  # doctest: +SKIP
@@ -217,98 +35,16 @@ class ParityReport:
         >>> report.write("reports/parity", junit="reports/parity.xml")  # doctest: +SKIP
     """
 
-    task: str
-    model: dict[str, Any]
-    dataset: dict[str, Any]
-    settings: dict[str, Any]
-    reference: ReferenceResult
-    variants: list[VariantResult]
-    primary_metric: str | None
-    notes: list[str]
-    created: str
-    tool_version: str
-    schema_version: str = SCHEMA_VERSION
-
-    @property
-    def passed(self) -> bool:
-        """Whether every variant passed."""
-        return bool(self.variants) and all(v.passed for v in self.variants)
-
-    def failed_variants(self) -> list[VariantResult]:
-        """The variants that failed a check."""
-        return [v for v in self.variants if not v.passed]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document (see ``docs/parity-schema.md``)."""
-        return {
-            "schema_version": self.schema_version,
-            "tool_version": self.tool_version,
-            "created": self.created,
-            "passed": self.passed,
-            "task": self.task,
-            "model": dict(self.model),
-            "dataset": dict(self.dataset),
-            "settings": dict(self.settings),
-            "primary_metric": self.primary_metric,
-            "reference": asdict(self.reference),
-            "variants": [v.to_dict() for v in self.variants],
-            "notes": list(self.notes),
-        }
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON (strict JSON: no NaN or Infinity)."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ParityReport:
-        """Rebuild a report from :meth:`to_dict` output.
-
-        Raises:
-            InvalidInputError: The document's major schema version is not this library's.
-        """
-        version = str(data.get("schema_version", ""))
-        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-            raise InvalidInputError(
-                f"Parity report schema {version!r} is not readable by this version (schema {SCHEMA_VERSION}); "
-                "re-run the evaluation or use a matching onnx-pipelines version."
-            )
-        reference = dict(data["reference"])
-        reference["timing"] = Timing(**reference["timing"])
-        return cls(
-            task=data["task"],
-            model=dict(data["model"]),
-            dataset=dict(data["dataset"]),
-            settings=dict(data["settings"]),
-            reference=ReferenceResult(**reference),
-            variants=[VariantResult.from_dict(v) for v in data["variants"]],
-            primary_metric=data.get("primary_metric"),
-            notes=list(data.get("notes", [])),
-            created=data["created"],
-            tool_version=data["tool_version"],
-            schema_version=version,
-        )
-
-    @classmethod
-    def read_json(cls, path: str | Path) -> ParityReport:
-        """Load a ``parity.json`` file."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
     def to_markdown(self) -> str:
         """A summary that fits a pull-request comment or a CI step summary."""
-        from onnx_pipelines.parity.markdown import render_markdown
-
         return render_markdown(self)
 
     def to_html(self) -> str:
         """A self-contained HTML page with tables and plots (plots need matplotlib)."""
-        from onnx_pipelines.parity.html import render_html
-
         return render_html(self)
 
     def to_junit(self) -> str:
         """JUnit XML: one test case per variant, failures carrying the failed checks."""
-        from onnx_pipelines.parity.junit import render_junit
-
         return render_junit(self)
 
     def write(self, report_dir: str | Path, *, junit: str | Path | None = None) -> dict[str, Path]:
@@ -317,14 +53,17 @@ class ParityReport:
         Returns:
             The written paths by format (``json``, ``markdown``, ``html``, ``junit``).
         """
-        folder = Path(report_dir).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {"json": folder / "parity.json", "markdown": folder / "parity.md", "html": folder / "parity.html"}
-        paths["json"].write_text(self.to_json() + "\n")
-        paths["markdown"].write_text(self.to_markdown())
-        paths["html"].write_text(self.to_html())
-        if junit is not None:
-            paths["junit"] = Path(junit).expanduser()
-            paths["junit"].parent.mkdir(parents=True, exist_ok=True)
-            paths["junit"].write_text(self.to_junit())
-        return paths
+        return write_report(self, report_dir, junit=junit)
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Calibration",
+    "Disagreement",
+    "MetricResult",
+    "ParityReport",
+    "ParityResults",
+    "ReferenceResult",
+    "Timing",
+    "VariantResult",
+]

@@ -8,7 +8,7 @@ from typing import Any
 
 from onnx_pipelines.parity.adapters import AdapterContext, MetricSpec, Predictions, TaskAdapter
 from onnx_pipelines.parity.compare import OutputComparison
-from onnx_pipelines.parity.report import Disagreement, MetricResult
+from onnx_pipelines.parity.results import Disagreement, MetricResult
 from onnx_pipelines.parity.thresholds import Check, Thresholds
 
 #: Slack for float noise when comparing measured values with limits.

@@ -24,14 +24,11 @@ from typing import Any
 
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.graph_info import QUANTIZED_OPS
+from onnx_pipelines.tolerances import ATOL_BY_PRECISION, OPTIMIZATION_PRECISION
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp32-approx", "fp16", "int8")
 
-#: ONNX operators that only int8 graphs contain (QDQ, dynamic and QOperator formats).
-_INT8_OPS = frozenset({
-    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "QLinearMatMul",
-    "DynamicQuantizeMatMul", "QAttention", "QGemm", "MatMulIntegerToFloat", "QEmbedLayerNormalization",
-})
 _APPROX_OPS = frozenset({"FastGelu"})
 
 
@@ -67,9 +64,9 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
-    "fp32": Thresholds(atol=1e-4, min_agreement=1.0, max_metric_drop=0.0),
-    "fp32-approx": Thresholds(atol=5e-3, min_agreement=0.99, max_metric_drop=0.5),
-    "fp16": Thresholds(atol=1e-2, min_agreement=0.99, max_metric_drop=0.5),
+    "fp32": Thresholds(atol=ATOL_BY_PRECISION["fp32"], min_agreement=1.0, max_metric_drop=0.0),
+    "fp32-approx": Thresholds(atol=ATOL_BY_PRECISION["fp32-approx"], min_agreement=0.99, max_metric_drop=0.5),
+    "fp16": Thresholds(atol=ATOL_BY_PRECISION["fp16"], min_agreement=0.99, max_metric_drop=0.5),
     "int8": Thresholds(atol=None, min_agreement=0.97, max_metric_drop=1.0),
 }
 
@@ -78,11 +75,7 @@ def variant_precision(variant: Variant) -> str:
     """The precision class of a named variant (one of :data:`PRECISIONS`)."""
     if variant.quantize is not None:
         return "int8"
-    if variant.optimize == "O4":
-        return "fp16"
-    if variant.optimize == "O3":
-        return "fp32-approx"
-    return "fp32"
+    return OPTIMIZATION_PRECISION.get(variant.optimize or "", "fp32")
 
 
 def graph_precision(model_path: Path) -> str:
@@ -91,7 +84,7 @@ def graph_precision(model_path: Path) -> str:
 
     model = onnx.load(str(model_path), load_external_data=False)
     ops = {node.op_type for node in model.graph.node}
-    if ops & _INT8_OPS:
+    if ops & QUANTIZED_OPS:
         return "int8"
     if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
         return "fp16"

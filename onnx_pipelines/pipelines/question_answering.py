@@ -28,6 +28,10 @@ class OnnxQuestionAnsweringPipeline(OnnxPipelineMixin, QuestionAnsweringPipeline
     ``doc_stride`` (default ``min(max_seq_len // 2, 128)``), ``max_seq_len`` (default 384),
     ``max_answer_len``, ``handle_impossible_answer``.
 
+    A single question (strings, one dict, two positional strings) gets its answer; a list of questions
+    (even a list of one) gets a list with one entry per question: transformers unwraps a list of one,
+    this class does not, so callers never have to.
+
     Example:
         >>> qa = load_pipeline("question-answering", "path/to/qa-model")  # doctest: +SKIP
         >>> qa(question="Who scored?", context="The striker scored twice.")  # doctest: +SKIP
@@ -54,11 +58,34 @@ class OnnxQuestionAnsweringPipeline(OnnxPipelineMixin, QuestionAnsweringPipeline
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         examples = qa_examples(args, kwargs)
+        batch = _is_batch(args, kwargs)
         kwargs.pop("question", None)
         kwargs.pop("context", None)
         # Keywords, not positional examples: transformers deprecates the latter with a FutureWarning.
-        return super().__call__(question=[e["question"] for e in examples],
-                                context=[e["context"] for e in examples], **kwargs)
+        answers = super().__call__(question=[e["question"] for e in examples],
+                                   context=[e["context"] for e in examples], **kwargs)
+        return [answers] if batch and len(examples) == 1 else answers  # transformers unwraps a list of one
+
+
+def answer_each(pipe: Any, questions: list[str], contexts: list[str], **kwargs: Any) -> list[Any]:
+    """Run any question-answering pipeline on lists of questions and contexts; one entry per question.
+
+    Our pipeline class already answers a list with a list. transformers' own pipeline answers a list of
+    one as if it were a single question (its answer, or its ``top_k`` answers, unwrapped): this puts that
+    answer back in a list of one. For code that also drives plain transformers pipelines (the benchmark's
+    PyTorch baseline, the server's development backend).
+    """
+    answers = pipe(question=questions, context=contexts, **kwargs)
+    if len(questions) == 1 and not isinstance(pipe, OnnxQuestionAnsweringPipeline):
+        return [answers]
+    return list(answers)
+
+
+def _is_batch(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether the call passed a list of questions (keywords or positional), not a single one."""
+    if "question" in kwargs or "context" in kwargs:
+        return any(not isinstance(kwargs.get(k), str) for k in QA_FIELDS)
+    return len(args) == 1 and not isinstance(args[0], (dict, SquadExample))
 
 
 def qa_examples(args: Sequence[Any], kwargs: dict[str, Any]) -> list[dict[str, str]]:

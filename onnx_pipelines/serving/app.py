@@ -12,7 +12,6 @@ import asyncio
 import platform
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from importlib import metadata
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,9 +33,11 @@ from onnx_pipelines.serving.responses import (
 from onnx_pipelines.serving.schemas import ErrorResponse, HealthResponse, InfoResponse
 from onnx_pipelines.serving.served import ServedTask
 from onnx_pipelines.serving.settings import ServingSettings
-from onnx_pipelines.serving.tasks import get_task
+from onnx_pipelines.serving.tasks import get_endpoint
 from onnx_pipelines.serving.tei_routes import TEI_PATHS, add_tei_routes
 from onnx_pipelines.serving.tokens import TokenCounter
+from onnx_pipelines.tasks import get_task
+from onnx_pipelines.versions import library_versions
 
 #: A pipeline call that succeeded this recently proves health without running the probe again.
 _RECENT_SUCCESS_S = 5.0
@@ -56,7 +57,8 @@ def create_app_from_pipeline(
     Args:
         pipeline: A pipeline that behaves like a transformers pipeline of ``task`` (see
             :mod:`onnx_pipelines.serving.tasks` for how each task calls it).
-        task: A task of :data:`onnx_pipelines.serving.tasks.TASKS`, e.g. ``"text-classification"``.
+        task: A task the task registry gives an endpoint
+            (:func:`~onnx_pipelines.serving.tasks.served_tasks`), e.g. ``"text-classification"``.
         model_name: What ``GET /info`` reports as the model.
         variant: What ``GET /info`` reports as the variant; by default the pipeline's own ``variant``
             (``"O2+int8-dynamic"``, ... for :func:`~onnx_pipelines.pipeline.load_pipeline` pipelines), else
@@ -75,7 +77,7 @@ def create_app_from_pipeline(
         ...                      optimize="O2", quantize="dynamic")  # doctest: +SKIP
         >>> app = create_app_from_pipeline(pipe, "text-classification")  # doctest: +SKIP
     """
-    spec = get_task(task)
+    spec = get_endpoint(task)
     settings = settings or ServingSettings()
     variant = variant or str(getattr(pipeline, "variant", None) or "unknown")
     metrics = ServingMetrics()
@@ -106,7 +108,7 @@ def create_app_from_pipeline(
     app.add_middleware(PayloadLimitMiddleware, max_bytes=settings.max_payload_bytes)
     paths = (spec.path, "/health", "/info", "/metrics", "/docs", "/openapi.json", *TEI_PATHS, *OPENAI_PATHS)
     app.add_middleware(MetricsMiddleware, metrics=metrics, paths=paths)  # outermost: counts 413s too
-    served = ServedTask(spec, pipeline, model_name, settings, counter, batcher)
+    served = ServedTask(get_task(task).name, spec, pipeline, model_name, settings, counter, batcher)
     _add_task_route(app, served, metrics)
     add_tei_routes(app, served)
     add_openai_routes(app, served)
@@ -171,7 +173,7 @@ def _add_task_route(app: FastAPI, served: ServedTask, metrics: ServingMetrics) -
         summary=spec.summary,
         response_model=spec.response_model,
         responses=TASK_ERROR_RESPONSES,
-        name=spec.name,
+        name=served.task,
     )(handle)
 
 
@@ -184,10 +186,6 @@ def _labels(pipeline: Any) -> list[str] | None:
 
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    versions.update(library_versions(_VERSIONED))
     versions.setdefault("onnx-pipelines", __version__)
     return versions

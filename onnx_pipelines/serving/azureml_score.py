@@ -30,7 +30,7 @@ from onnx_pipelines.errors import InvalidConfigError, OnnxPipelinesError
 from onnx_pipelines.serving.loading import load_serving_pipeline, model_options_from_env
 from onnx_pipelines.serving.settings import ENV_PREFIX, ServingSettings
 from onnx_pipelines.serving.status import error_status, validation_status
-from onnx_pipelines.serving.tasks import TaskSpec, check_items, get_task
+from onnx_pipelines.serving.tasks import Endpoint, check_items, get_endpoint
 from onnx_pipelines.serving.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def init() -> None:
         )
     pipeline, variant = load_serving_pipeline(model, task, **model_options_from_env(env))
     _state.update(
-        spec=get_task(task),
+        spec=get_endpoint(task),
         pipeline=pipeline,
         counter=TokenCounter(pipeline),
         settings=ServingSettings.from_env(env),
@@ -68,7 +68,7 @@ def run(raw_data: str) -> Any:
         ``run('{"inputs": ["Shares rose.", "The match ended 2-1."]}')`` returns
         ``[[{"label": "business", "score": 0.93}, ...], [{"label": "sports", ...}, ...]]``.
     """
-    spec: TaskSpec = _state["spec"]
+    spec: Endpoint = _state["spec"]
     try:
         request = spec.request_model.model_validate_json(raw_data)
         items = spec.to_items(request)

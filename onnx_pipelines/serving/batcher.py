@@ -26,6 +26,7 @@ from onnx_pipelines.errors import (
     ServerOverloadedError,
     ServerShuttingDownError,
 )
+from onnx_pipelines.length_batches import batch_is_full
 from onnx_pipelines.serving.metrics import ServingMetrics
 from onnx_pipelines.serving.settings import ServingSettings
 
@@ -210,12 +211,12 @@ class Batcher:
                 continue
             start = end = job.taken
             while end < len(job.items):
-                longer = max(longest, job.costs[end])
-                if count and (count >= s.max_batch_size or (count + 1) * longer > s.max_batch_tokens):
+                cost = job.costs[end]
+                if batch_is_full(count, longest, cost, max_batch_size=s.max_batch_size, max_tokens=s.max_batch_tokens):
                     if end > start:
                         slices.append((job, start, end))
                     return slices, True
-                count, longest, end = count + 1, longer, end + 1
+                count, longest, end = count + 1, max(longest, cost), end + 1
             slices.append((job, start, end))
             if not s.batching:  # each request alone
                 return slices, True

@@ -33,7 +33,7 @@ def create_app(
 
     Args:
         model: Local model folder (or what ``load_pipeline`` accepts).
-        task: A task of :data:`onnx_pipelines.serving.tasks.TASKS`.
+        task: A task the registry serves (:func:`onnx_pipelines.serving.tasks.served_tasks`).
         optimize: ONNX optimization level, e.g. ``"O2"``.
         quantize: ONNX quantization, e.g. ``"dynamic"``.
         provider: ONNX Runtime execution provider; ``"auto"`` picks the best available.

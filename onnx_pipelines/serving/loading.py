@@ -15,7 +15,7 @@ import numpy as np
 
 from onnx_pipelines.errors import InvalidConfigError, ModelNotFoundError
 from onnx_pipelines.serving.settings import BACKENDS, ENV_PREFIX
-from onnx_pipelines.serving.tasks import get_task
+from onnx_pipelines.serving.tasks import get_endpoint
 
 #: What ``GET /info`` reports as the variant of the ``pytorch`` backend.
 PYTORCH_VARIANT = "pytorch"
@@ -90,7 +90,7 @@ def pytorch_pipeline(task: str, model: str | Path) -> Any:
         UnsupportedTaskError: ``task`` cannot be served.
         ModelNotFoundError: ``model`` is not a local folder (hub ids are not fetched by the server).
     """
-    get_task(task)
+    get_endpoint(task)
     if not Path(model).is_dir():
         raise ModelNotFoundError(f"Model folder {str(model)!r} does not exist; pass a local model folder.")
     if task == "sentence-embeddings":
@@ -118,7 +118,7 @@ def load_serving_pipeline(
 
     Args:
         model: Local model folder (or what ``load_pipeline`` accepts).
-        task: A task of :data:`onnx_pipelines.serving.tasks.TASKS` that the task registry supports.
+        task: A task the registry serves (:func:`onnx_pipelines.serving.tasks.served_tasks`).
         backend: ``"onnx"`` (:func:`onnx_pipelines.pipeline.load_pipeline`) or ``"pytorch"`` (development
             baseline).
         optimize: ONNX optimization level, e.g. ``"O2"``; ONNX backend only.
@@ -137,7 +137,7 @@ def load_serving_pipeline(
         UnsupportedTaskError: ``task`` has no endpoint, or the task registry does not support it.
         ModelNotFoundError, InvalidModelError, TaskMismatchError, ExportError, ...: from ``load_pipeline``.
     """
-    get_task(task)
+    get_endpoint(task)
     if backend not in BACKENDS:
         raise InvalidConfigError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
     if backend == "pytorch":

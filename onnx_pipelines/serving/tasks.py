@@ -1,13 +1,13 @@
-"""The serving task table: what differs between tasks is data here, not code paths in the app.
+"""How serving runs each task: its endpoint, request body, pipeline call and response shape.
 
-Each :class:`TaskSpec` says which endpoint serves the task, which body it takes, how to run the
-pipeline on a batch of inputs, and how to shape one request's outputs into its response. The app,
-the batcher and the Azure ML scoring script read this table and nothing else task-specific.
+Each task's :class:`Endpoint` is defined here, and the task registry (:data:`onnx_pipelines.tasks.TASKS`)
+says which task is served by which (``TaskSpec.endpoint``): :func:`get_endpoint` reads it. The app, the
+batcher and the Azure ML scoring script use the endpoint and nothing else task-specific.
 
-Adding a task is one entry in :data:`TASKS` (plus its request model if the body differs). A task
-whose inputs are not texts (question answering: question + context) passes its own ``to_items``;
+A task whose inputs are not texts (question answering: question + context) passes its own ``to_items``;
 a per-request option the pipeline needs at call time (zero-shot ``candidate_labels``) can travel on
-:class:`Item` and be grouped inside ``call``, so the batcher stays task-agnostic.
+:class:`Item` and be grouped inside ``call``, so the batcher stays task-agnostic. Calls follow the
+pipeline classes' convention: a list of inputs in, one output per input out.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from onnx_pipelines.serving.schemas import (
     TokenVectorsRequest,
     ZeroShotRequest,
 )
+from onnx_pipelines.tasks import TASKS, get_task, load_object
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,10 @@ class Item:
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """Everything task-specific about serving one task.
+class Endpoint:
+    """Everything task-specific about serving one task (the registry's ``TaskSpec.endpoint`` names it).
 
     Attributes:
-        name: Task name, as given to ``load_pipeline`` and ``--task``.
         path: Endpoint path, e.g. ``/predict``.
         summary: One line for the OpenAPI docs.
         request_model: Pydantic model of the request body.
@@ -74,7 +74,6 @@ class TaskSpec:
         labelled: Whether ``GET /info`` lists the model's labels (``config.id2label``).
     """
 
-    name: str
     path: str
     summary: str
     request_model: type[TaskRequest]
@@ -210,11 +209,12 @@ def _qa_items(request: AnswerRequest) -> list[Item]:
 
 
 def _answer(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    # The dev backend serves plain transformers pipelines, which unwrap a single question's answers.
+    from onnx_pipelines.pipelines.question_answering import answer_each
+
     def run(group: list[Item], options: dict[str, Any]) -> list[Any]:
-        answers = pipe(question=[i.text for i in group], context=[i.text_pair for i in group],
-                       top_k=options["top_k"], batch_size=len(group))
-        if len(group) == 1:  # transformers unwraps the answers of a single question
-            answers = [answers]
+        answers = answer_each(pipe, [i.text for i in group], [str(i.text_pair) for i in group],
+                              top_k=options["top_k"], batch_size=len(group))
         return [a if isinstance(a, list) else [a] for a in answers]
 
     return _by_options(items, run)
@@ -295,99 +295,103 @@ def _shape_ranks(request: RerankRequest, outputs: list[Any]) -> Any:
     return ranked
 
 
-TASKS: dict[str, TaskSpec] = {
-    spec.name: spec
-    for spec in (
-        TaskSpec(
-            name="text-classification",
-            path="/predict",
-            summary="Classify texts or text pairs; labels sorted by score.",
-            request_model=PredictRequest,
-            response_model=list[LabelScore] | list[list[LabelScore]],
-            call=_classify,
-            shape=_shape_predictions,
-            to_items=items_from_inputs,
-            labelled=True,
-        ),
-        TaskSpec(
-            name="sentence-embeddings",
-            path="/embed",
-            summary="One vector per text (mean-pooled sentence embedding).",
-            request_model=EmbedRequest,
-            response_model=list[list[float]],
-            call=_embed,
-            shape=_shape_embeddings,
-            to_items=items_from_inputs,
-        ),
-        TaskSpec(
-            name="token-classification",
-            path="/ner",
-            summary="Named entities per text, sub-words grouped into words.",
-            request_model=EntitiesRequest,
-            response_model=list[Entity] | list[list[Entity]],
-            call=_tag,
-            shape=_shape_entities,
-            to_items=items_from_inputs,
-            labelled=True,
-        ),
-        TaskSpec(
-            name="feature-extraction",
-            path="/embed_all",
-            summary="One vector per token per text (the last hidden state).",
-            request_model=TokenVectorsRequest,
-            response_model=list[list[list[float]]],
-            call=_token_vectors,
-            shape=_shape_token_vectors,
-            to_items=items_from_inputs,
-        ),
-        TaskSpec(
-            name="question-answering",
-            path="/answer",
-            summary="Extractive answers: the best spans of each context, best first.",
-            request_model=AnswerRequest,
-            response_model=list[Answer] | list[list[Answer]],
-            call=_answer,
-            shape=_shape_answers,
-            to_items=_qa_items,
-            probe=Item("What is checked?", "The health of the server is checked.", (("top_k", 1),)),
-        ),
-        TaskSpec(
-            name="text-ranking",
-            path="/rerank",
-            summary="The texts ordered by relevance to the query (cross-encoder scores), best first.",
-            request_model=RerankRequest,
-            response_model=list[Rank],
-            call=_rerank,
-            shape=_shape_ranks,
-            to_items=_rerank_items,
-            probe=Item("health check", "The health of the server is checked."),
-        ),
-        TaskSpec(
-            name="zero-shot-classification",
-            path="/zero-shot",
-            summary="Scores for labels chosen per request, from an NLI model; best first.",
-            request_model=ZeroShotRequest,
-            response_model=list[LabelScore] | list[list[LabelScore]],
-            call=_zero_shot,
-            shape=_shape_zero_shot,
-            to_items=_zero_shot_items,
-            probe=Item("health check", None, (("candidate_labels", ("ok",)),
-                                              ("hypothesis_template", "This example is {}."),
-                                              ("multi_label", False))),
-        ),
-    )
-}
+# --- the endpoints, named by the task registry's ``TaskSpec.endpoint`` ------------------------------
+
+TEXT_CLASSIFICATION = Endpoint(
+    path="/predict",
+    summary="Classify texts or text pairs; labels sorted by score.",
+    request_model=PredictRequest,
+    response_model=list[LabelScore] | list[list[LabelScore]],
+    call=_classify,
+    shape=_shape_predictions,
+    to_items=items_from_inputs,
+    labelled=True,
+)
+SENTENCE_EMBEDDINGS = Endpoint(
+    path="/embed",
+    summary="One vector per text (mean-pooled sentence embedding).",
+    request_model=EmbedRequest,
+    response_model=list[list[float]],
+    call=_embed,
+    shape=_shape_embeddings,
+    to_items=items_from_inputs,
+)
+TOKEN_CLASSIFICATION = Endpoint(
+    path="/ner",
+    summary="Named entities per text, sub-words grouped into words.",
+    request_model=EntitiesRequest,
+    response_model=list[Entity] | list[list[Entity]],
+    call=_tag,
+    shape=_shape_entities,
+    to_items=items_from_inputs,
+    labelled=True,
+)
+FEATURE_EXTRACTION = Endpoint(
+    path="/embed_all",
+    summary="One vector per token per text (the last hidden state).",
+    request_model=TokenVectorsRequest,
+    response_model=list[list[list[float]]],
+    call=_token_vectors,
+    shape=_shape_token_vectors,
+    to_items=items_from_inputs,
+)
+QUESTION_ANSWERING = Endpoint(
+    path="/answer",
+    summary="Extractive answers: the best spans of each context, best first.",
+    request_model=AnswerRequest,
+    response_model=list[Answer] | list[list[Answer]],
+    call=_answer,
+    shape=_shape_answers,
+    to_items=_qa_items,
+    probe=Item("What is checked?", "The health of the server is checked.", (("top_k", 1),)),
+)
+ZERO_SHOT_CLASSIFICATION = Endpoint(
+    path="/zero-shot",
+    summary="Scores for labels chosen per request, from an NLI model; best first.",
+    request_model=ZeroShotRequest,
+    response_model=list[LabelScore] | list[list[LabelScore]],
+    call=_zero_shot,
+    shape=_shape_zero_shot,
+    to_items=_zero_shot_items,
+    probe=Item("health check", None, (("candidate_labels", ("ok",)),
+                                      ("hypothesis_template", "This example is {}."),
+                                      ("multi_label", False))),
+)
 
 
-def get_task(name: str) -> TaskSpec:
-    """Return the spec of a served task.
+TEXT_RANKING = Endpoint(
+    path="/rerank",
+    summary="The texts ordered by relevance to the query (cross-encoder scores), best first.",
+    request_model=RerankRequest,
+    response_model=list[Rank],
+    call=_rerank,
+    shape=_shape_ranks,
+    to_items=_rerank_items,
+    probe=Item("health check", "The health of the server is checked."),
+)
+
+
+def get_endpoint(task: str) -> Endpoint:
+    """The endpoint that serves ``task`` (a name or alias of the task registry).
 
     Raises:
-        UnsupportedTaskError: ``name`` is not in :data:`TASKS`; the message lists the supported tasks.
+        UnsupportedTaskError: The task is unknown, or the registry gives it no endpoint; the message lists
+            the tasks that can be served.
     """
-    try:
-        return TASKS[name]
-    except KeyError:
+    spec = get_task(task)
+    if spec.endpoint is None:
         raise UnsupportedTaskError(
-            f"Task {name!r} cannot be served; supported tasks: {', '.join(sorted(TASKS))}."
-        ) from None
+            f"Task {spec.name!r} cannot be served; supported tasks: {', '.join(served_tasks())}."
+        )
+    endpoint: Endpoint = load_object(spec.endpoint)
+    return endpoint
+
+
+def served_tasks() -> list[str]:
+    """Names of the tasks the task registry gives an endpoint, sorted."""
+    return sorted(name for name, spec in TASKS.items() if spec.endpoint is not None)
+
+
+def endpoints() -> dict[str, Endpoint]:
+    """Every served task's endpoint, by task name (read from the task registry)."""
+    return {name: get_endpoint(name) for name in served_tasks()}

@@ -1,15 +1,13 @@
-"""Per-task parity adapters, registered by task name.
+"""Per-task parity adapters, found through the task registry.
 
-:data:`ADAPTERS` maps a task name of :data:`onnx_pipelines.tasks.TASKS` to the dotted path of its
-:class:`~onnx_pipelines.parity.adapters.base.TaskAdapter` class (or to the class itself), imported on
-first use. Adding a task
-to parity means writing one adapter module (attributes plus the hooks that differ) and adding one line
-here, or calling :func:`register_adapter` from your own code.
+A task's :class:`~onnx_pipelines.parity.adapters.base.TaskAdapter` class is named by its registry entry
+(``TaskSpec.parity_adapter`` in :data:`onnx_pipelines.tasks.TASKS`) and imported on first use. Adding a
+task to parity means writing one adapter module (attributes plus the hooks that differ) and naming it in
+the task's registry entry. :func:`register_adapter` replaces a task's adapter from your own code:
+:data:`ADAPTERS` holds those replacements (empty unless you register one).
 """
 
 from __future__ import annotations
-
-import importlib
 
 from onnx_pipelines.errors import UnsupportedTaskError
 from onnx_pipelines.parity.adapters.base import (
@@ -19,17 +17,10 @@ from onnx_pipelines.parity.adapters.base import (
     Predictions,
     TaskAdapter,
 )
-from onnx_pipelines.tasks import get_task
+from onnx_pipelines.tasks import TASKS, get_task, load_object
 
-ADAPTERS: dict[str, str | type[TaskAdapter]] = {
-    "text-classification": "onnx_pipelines.parity.adapters.text_classification.TextClassificationAdapter",
-    "sentence-embeddings": "onnx_pipelines.parity.adapters.sentence_embeddings.SentenceEmbeddingsAdapter",
-    "token-classification": "onnx_pipelines.parity.adapters.token_classification.TokenClassificationAdapter",
-    "question-answering": "onnx_pipelines.parity.adapters.question_answering.QuestionAnsweringAdapter",
-    "zero-shot-classification": "onnx_pipelines.parity.adapters.zero_shot.ZeroShotAdapter",
-    "feature-extraction": "onnx_pipelines.parity.adapters.feature_extraction.FeatureExtractionAdapter",
-    "text-ranking": "onnx_pipelines.parity.adapters.text_ranking.TextRankingAdapter",
-}
+#: Adapters registered with :func:`register_adapter`, by task name; they take precedence over the registry's.
+ADAPTERS: dict[str, str | type[TaskAdapter]] = {}
 
 
 def register_adapter(task: str, adapter: str | type[TaskAdapter]) -> None:
@@ -49,21 +40,19 @@ def get_adapter(task: str) -> TaskAdapter:
         UnsupportedTaskError: The task is unknown, or parity has no adapter for it yet; the message lists
             the tasks parity supports.
     """
-    name = get_task(task).name
-    if name not in ADAPTERS:
+    spec = get_task(task)
+    entry = ADAPTERS.get(spec.name, spec.parity_adapter)
+    if entry is None:
         raise UnsupportedTaskError(
-            f"Parity has no adapter for task {name!r} yet. Tasks parity can evaluate: {', '.join(sorted(ADAPTERS))}."
+            f"Parity has no adapter for task {spec.name!r} yet. Tasks parity can evaluate: {', '.join(parity_tasks())}."
         )
-    entry = ADAPTERS[name]
-    if isinstance(entry, str):
-        module_name, _, class_name = entry.rpartition(".")
-        entry = getattr(importlib.import_module(module_name), class_name)
-    return entry()
+    adapter_class = load_object(entry) if isinstance(entry, str) else entry
+    return adapter_class()
 
 
 def parity_tasks() -> list[str]:
-    """Tasks with a registered parity adapter, sorted."""
-    return sorted(ADAPTERS)
+    """Tasks with a parity adapter (in the task registry, or registered), sorted."""
+    return sorted({name for name, spec in TASKS.items() if spec.parity_adapter is not None} | set(ADAPTERS))
 
 
 __all__ = [
