@@ -3,8 +3,9 @@
 ``huggingface_hub.InferenceClient`` (feature_extraction, sentence_similarity, token_classification) and
 the ``openai`` client (embeddings, models), each answer checked against the same pipeline run here.
 text_classification is tested against the classifier server of tests/test_serving_server.py.
-The servers start in parallel: an embedding server (all-MiniLM-L6-v2, fp32) and an NER server
-(conll-ner-minilm, fp32), the variants the in-process serving tests export into the session cache.
+The servers start in parallel: an embedding server (all-MiniLM-L6-v2, fp32), an NER server
+(conll-ner-minilm, fp32) and a reranker (bbc-rerank-minilm, fp32, TEI's ``/rerank`` over plain HTTP), the
+variants the in-process tests export into the session cache.
 The embedding server is started the way the Docker image starts it (``docker/entrypoint.sh`` with the
 image's variables), and the image's ``HEALTHCHECK`` command is run against it; no Docker engine runs here.
 """
@@ -33,7 +34,8 @@ from server_process import REPO, ServerProcess  # noqa: E402
 
 @pytest.fixture(scope="module")
 def servers(
-    tmp_path_factory: pytest.TempPathFactory, minilm_model: Path, conll_model: Path, artifact_cache: Path
+    tmp_path_factory: pytest.TempPathFactory, minilm_model: Path, conll_model: Path, rerank_model: Path,
+    artifact_cache: Path,
 ) -> Iterator[dict[str, ServerProcess]]:
     logs = tmp_path_factory.mktemp("client-servers")
     image_env = {  # what the Dockerfile sets, with the model, cache and interface of this machine
@@ -45,6 +47,7 @@ def servers(
         "embeddings": ServerProcess.from_command(
             ["sh", str(REPO / "docker" / "entrypoint.sh"), "--log-level", "warning"], logs / "embed.log", image_env),
         "ner": ServerProcess(conll_model, "token-classification", artifact_cache, logs / "ner.log"),
+        "rerank": ServerProcess(rerank_model, "rerank", artifact_cache, logs / "rerank.log"),
     }
     try:
         for server in started.values():
@@ -148,14 +151,35 @@ def test_openai_client_embeddings_and_models(servers: dict[str, ServerProcess], 
     assert "have 384 dimensions" in str(refused.value.body)  # the client hands over our body's `error`
 
 
-@pytest.mark.parametrize("marker", ["huggingface-hub-embeddings", "openai-client"])
-def test_docs_client_examples_run(servers: dict[str, ServerProcess], marker: str, hub_http: None) -> None:
+@pytest.mark.parametrize(("marker", "server"), [
+    ("huggingface-hub-embeddings", "embeddings"), ("openai-client", "embeddings"), ("rerank-client", "rerank")])
+def test_docs_client_examples_run(servers: dict[str, ServerProcess], marker: str, server: str,
+                                  hub_http: None) -> None:
     text = (REPO / "docs" / "serving.md").read_text()
     block = text.split(f"<!-- tested: {marker} -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert 'BASE_URL = "http://127.0.0.1:8080"' in block
     namespace: dict[str, Any] = {}
-    exec(block.replace("http://127.0.0.1:8080", servers["embeddings"].url), namespace)
-    assert namespace["best"] == "A forward netted two goals in the cup final."
+    exec(block.replace("http://127.0.0.1:8080", servers[server].url), namespace)
+    assert "two goals" in namespace["best"]
+
+
+def test_tei_rerank_over_http(servers: dict[str, ServerProcess], rerank_rows: list[dict]) -> None:
+    row = rerank_rows[1]
+    url = servers["rerank"].url
+    ranked = httpx.post(url + "/rerank", json={"query": row["query"], "texts": row["texts"], "return_text": True},
+                        timeout=60)
+    assert ranked.status_code == 200, ranked.text
+    body = ranked.json()
+    assert sorted(r["index"] for r in body) == list(range(len(row["texts"])))
+    assert [r["score"] for r in body] == sorted((r["score"] for r in body), reverse=True)
+    assert row["relevance"][body[0]["index"]] == 1 and body[0]["text"] == row["texts"][body[0]["index"]]
+    assert httpx.post(url + "/", json={"query": row["query"], "texts": row["texts"]}, timeout=60).json() == [
+        {"index": r["index"], "score": r["score"]} for r in body]
+    ids = [t["id"] for t in httpx.post(url + "/tokenize", json={"inputs": row["query"]}, timeout=30).json()[0]]
+    decoded = httpx.post(url + "/decode", json={"ids": ids}, timeout=30).json()
+    again = httpx.post(url + "/tokenize", json={"inputs": decoded[0]}, timeout=30).json()[0]
+    assert [t["id"] for t in again] == ids  # the uncased tokenizer round-trips its own decoding
+    assert httpx.get(url + "/info").json()["task"] == "text-ranking"
 
 
 def test_dockerfile_runs_the_serve_extra_as_a_non_root_user_with_a_healthcheck() -> None:

@@ -121,3 +121,35 @@ async def test_tokenize_and_decode_round_trip_with_the_models_tokenizer(classifi
     assert "`ids[0][1]` is 1000000" in error_of(out_of_range, 400)["error"]
     assert error_of(empty, 400)["error_type"] == "invalid_input"
     assert error_of(similarity, 404)["error_type"] == "not_found", "/similarity is for embedding models only"
+
+
+async def test_rerank_orders_the_texts_as_the_pipeline_ranks_them(
+    rerank_model: Path, artifact_cache: Path, rerank_rows: list[dict]
+) -> None:
+    ranker = load_pipeline("text-ranking", rerank_model, cache_dir=artifact_cache)
+    row = rerank_rows[0]
+    query, texts = row["query"], row["texts"][:5]
+    expected = ranker.rank(query, texts)
+    raw = ranker.predict([(query, t) for t in texts], raw_scores=True)
+    async with serving(ranker, "text-ranking") as client:
+        ranked = await client.post("/rerank", json={"query": query, "texts": texts})
+        root = await client.post("/", json={"query": query, "texts": texts})
+        logits = await client.post("/rerank", json={"query": query, "texts": texts, "raw_scores": True,
+                                                    "return_text": True, "truncate": True})
+        empty = await client.post("/rerank", json={"query": query, "texts": []})
+        blank = await client.post("/rerank", json={"query": " ", "texts": texts})
+        typo = await client.post("/rerank", json={"query": query, "documents": texts})
+        long = await client.post("/rerank", json={"query": query, "texts": ["word " * 600]})
+    assert ranked.status_code == 200, ranked.text
+    assert [r["index"] for r in ranked.json()] == [e["corpus_id"] for e in expected]
+    assert [r["score"] for r in ranked.json()] == pytest.approx([e["score"] for e in expected], abs=1e-5)
+    assert all(set(r) == {"index", "score"} for r in ranked.json()), "no text unless return_text"
+    assert root.json() == ranked.json()
+    assert row["relevance"][ranked.json()[0]["index"]] == 1
+    for entry in logits.json():
+        assert entry["score"] == pytest.approx(float(raw[entry["index"]]), abs=1e-4)
+        assert entry["text"] == texts[entry["index"]]
+    assert "`texts` is empty" in error_of(empty, 400)["error"]
+    assert "`query` is empty" in error_of(blank, 400)["error"]
+    assert error_of(typo, 422)["error_type"] == "validation_error"
+    assert "truncate" in error_of(long, 422)["error"], "a pair over 512 tokens is refused unless truncate"

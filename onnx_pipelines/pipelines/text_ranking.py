@@ -175,7 +175,7 @@ class OnnxTextRankingPipeline(OnnxTextClassificationPipeline):
         entries = [inputs] if single else list(inputs or [])
         options = {k: kwargs[k] for k in ("raw_scores", "batch_size", "truncation") if k in kwargs}
         pairs = [(i, e) for i, e in enumerate(entries) if isinstance(e, Mapping) and "text_pair" in e]
-        scores = self.predict([(str(e["text"]), str(e["text_pair"])) for _, e in pairs], **options) if pairs else []
+        scores = self.predict([(str(e["text"]), str(e["text_pair"])) for _, e in pairs], **options)
         answers: list[Any] = [None] * len(entries)
         for (i, _), score in zip(pairs, scores, strict=True):
             answers[i] = {"score": float(score)}

@@ -134,7 +134,7 @@ def create_app_from_pipeline(
 
     info = InfoResponse(
         model=model_name,
-        task=task,
+        task=served.task,  # the registry name, also when started with an alias
         variant=variant,
         endpoint=spec.path,
         labels=_labels(pipeline) if spec.labelled else None,

@@ -65,7 +65,7 @@ def add_openai_routes(app: FastAPI, served: ServedTask) -> None:
     async def list_models() -> Response:
         return json_response(models)
 
-    if served.spec.name != "sentence-embeddings":
+    if served.task != "sentence-embeddings":
         return
 
     async def embeddings(body: OpenAIEmbeddingRequest) -> Response:

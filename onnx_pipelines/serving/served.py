@@ -20,7 +20,7 @@ from onnx_pipelines.serving.batcher import Batcher
 from onnx_pipelines.serving.responses import json_response
 from onnx_pipelines.serving.schemas import TaskRequest
 from onnx_pipelines.serving.settings import ServingSettings
-from onnx_pipelines.serving.tasks import Item, TaskSpec, check_items
+from onnx_pipelines.serving.tasks import Endpoint, Item, check_items
 from onnx_pipelines.serving.tokens import TokenCounter
 
 _T = TypeVar("_T")
@@ -40,7 +40,8 @@ class ServedTask:
     """The task one app serves and the machinery its routes share.
 
     Attributes:
-        spec: The serving entry of the task.
+        task: The task's name in the task registry (aliases resolved).
+        spec: The task's endpoint.
         pipeline: The pipeline the batcher runs.
         model_name: What ``/info`` and ``/v1/models`` report as the model.
         settings: Limits and batching.
@@ -48,7 +49,8 @@ class ServedTask:
         batcher: Queues and batches the model calls.
     """
 
-    spec: TaskSpec
+    task: str
+    spec: Endpoint
     pipeline: Any
     model_name: str
     settings: ServingSettings

@@ -40,20 +40,20 @@ def add_tei_routes(app: FastAPI, served: ServedTask) -> None:
 
     async def root(request: Request) -> Response:
         data = await _json_body(request)
-        if served.spec.name == _EMBEDDINGS and isinstance(data, dict) and isinstance(data.get("inputs"), dict):
+        if served.task == _EMBEDDINGS and isinstance(data, dict) and isinstance(data.get("inputs"), dict):
             return await similarity(_validate(SimilarityRequest, data))
         return await served.respond(_validate(served.spec.request_model, data))
 
     app.post(
         "/",
         summary=f"TEI's default route: the same as POST {served.spec.path}"
-        + (" (or /similarity for a {source_sentence, sentences} body)" if served.spec.name == _EMBEDDINGS else ""),
+        + (" (or /similarity for a {source_sentence, sentences} body)" if served.task == _EMBEDDINGS else ""),
         response_model=served.spec.response_model,
         responses=TASK_ERROR_RESPONSES,
         openapi_extra={"requestBody": {"content": {"application/json": {"schema": {
             "$ref": f"#/components/schemas/{served.spec.request_model.__name__}"}}}, "required": True}},
     )(root)
-    if served.spec.name == _EMBEDDINGS:
+    if served.task == _EMBEDDINGS:
         app.post(
             "/similarity",
             summary="Cosine similarity of each sentence to the source sentence.",
