@@ -136,7 +136,7 @@ def _no_label(output: Any) -> None:
 def _rank(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
     # Each text is a passage scored against one query, as (query, passage) pairs: ours and transformers'
     # text-classification pipeline both take {"text", "text_pair"} and give a sigmoid score per pair.
-    query = str(options.get("query") or DEFAULT_QUESTION)
+    query = str(options.get("query") or options.get("question") or DEFAULT_QUESTION)
     pairs = [{"text": query, "text_pair": t} for t in ([texts] if isinstance(texts, str) else texts)]
     outputs = pipe(pairs, batch_size=batch_size, truncation=True, max_length=max_length)
     return outputs[0] if isinstance(texts, str) else outputs
@@ -149,8 +149,8 @@ def _relevance(output: Any) -> str:
 
 
 def _rank_input(tokenizer: Any, text: str, max_length: int, options: Options, tensors: str) -> Any:
-    return tokenizer(str(options.get("query") or DEFAULT_QUESTION), text, return_tensors=tensors,
-                     truncation="longest_first", max_length=max_length)
+    query = str(options.get("query") or options.get("question") or DEFAULT_QUESTION)
+    return tokenizer(query, text, return_tensors=tensors, truncation="longest_first", max_length=max_length)
 
 
 # --- the drivers, named by the task registry's ``TaskSpec.bench_driver`` ----------------------------
