@@ -109,3 +109,28 @@ def test_parity_with_relevance_labels(rerank_model: Path, rerank_test_file: Path
         assert metrics[name].value == pytest.approx(report.reference.metrics[name], abs=1e-9)
     assert report.reference.metrics["mrr"] > 0.8  # the reranker finds each headline's own article
     assert fp32.outputs[0].name == "scores" and fp32.outputs[0].max_abs_diff < 1e-4
+
+
+def test_predict_and_bench_drive_the_task_from_the_registry(
+    ranker: Any, rerank_model: Path, artifact_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from transformers import pipeline
+
+    from onnx_pipelines.benchmark.tasks import get_bench_task
+    from onnx_pipelines.cli import main
+
+    query, passage = "Striker scores twice in final", "The striker scored twice in the cup final."
+    assert main(["predict", str(rerank_model), "--task", "rerank", "--text", query, "--text-pair", passage,
+                 "--cache-dir", str(artifact_cache)]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["output"]["score"] == pytest.approx(float(ranker.predict([(query, passage)])[0]), abs=1e-6)
+
+    driver = get_bench_task("rerank")
+    texts = [passage, "The central bank raised interest rates."]
+    ours = driver.call(ranker, texts, 2, 512, {"question": query})
+    reference = driver.call(pipeline("text-classification", model=str(rerank_model), device="cpu"), texts, 2, 512,
+                            {"question": query})
+    assert [driver.label(o) for o in ours] == [driver.label(r) for r in reference] == ["relevant", "not relevant"]
+    assert [o["score"] for o in ours] == pytest.approx([r["score"] for r in reference], abs=1e-4)
