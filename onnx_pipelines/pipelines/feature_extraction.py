@@ -12,7 +12,7 @@ from typing import Any
 from transformers import FeatureExtractionPipeline
 
 from onnx_pipelines.pipelines.base import OnnxPipelineMixin
-from onnx_pipelines.pipelines.inputs import normalize_texts
+from onnx_pipelines.pipelines.inputs import Encoded, normalize_texts, pad_encoded
 
 
 class OnnxFeatureExtractionPipeline(OnnxPipelineMixin, FeatureExtractionPipeline):
@@ -28,8 +28,16 @@ class OnnxFeatureExtractionPipeline(OnnxPipelineMixin, FeatureExtractionPipeline
         (4, 384)
     """
 
+    #: Inputs may be :class:`~onnx_pipelines.pipelines.inputs.Encoded` (already tokenized, e.g. by the server).
+    accepts_encoded = True
+
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if "truncation" not in kwargs and "truncation" not in (kwargs.get("tokenize_kwargs") or {}):
             kwargs["truncation"] = True
         texts: Any = normalize_texts(inputs, allow_pairs=False)
         return super().__call__(texts, *args, **kwargs)
+
+    def preprocess(self, inputs: Any, **tokenize_kwargs: Any) -> Any:  # type: ignore[override]
+        if isinstance(inputs, Encoded):  # tokenized once already, by the caller (the server's token count)
+            return pad_encoded(self.tokenizer, [inputs], return_tensors="pt")
+        return super().preprocess(inputs, **tokenize_kwargs)

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from onnx_pipelines.errors import InvalidInputError
 
 TextPair = dict[str, str]
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """An input already tokenized by the pipeline's own tokenizer, untruncated and within the model's limit.
+
+    The server tokenizes each input once to count its tokens (for the batch budget and the length limit)
+    and hands the pipeline that same encoding, so it is not tokenized a second time. Pipelines whose model
+    input is the text's own encoding (text classification, sentence embeddings, feature extraction) run it
+    as it is; the others read ``text`` / ``text_pair``.
+
+    Attributes:
+        text: The text (the first of a pair).
+        text_pair: The second text of a pair, or ``None``.
+        features: The tokenizer's output for this one input: ``input_ids``, ``attention_mask`` and, where the
+            tokenizer makes them, ``token_type_ids``, as lists of ints.
+    """
+
+    text: str
+    text_pair: str | None
+    features: Mapping[str, Sequence[int]]
+
+    @property
+    def length(self) -> int:
+        """Tokens, special tokens included."""
+        return len(self.features["input_ids"])
+
+
+def pad_encoded(tokenizer: Any, items: Sequence[Encoded], return_tensors: str = "np") -> Any:
+    """Pad the encodings of ``items`` into one batch, as the tokenizer pads its own output."""
+    return tokenizer.pad([dict(item.features) for item in items], padding=True, return_tensors=return_tensors)
 
 
 def _check_text(value: Any, where: str) -> str:
@@ -48,6 +80,8 @@ def normalize_texts(inputs: Any, *, allow_pairs: bool) -> str | TextPair | list[
     """
     if inputs is None:
         raise InvalidInputError("inputs is None: pass a string or a non-empty list of strings.")
+    if isinstance(inputs, Encoded):
+        return inputs  # type: ignore[return-value]  # checked when it was encoded
     if isinstance(inputs, str):
         return _check_text(inputs, "The input")
     if allow_pairs and isinstance(inputs, dict):
@@ -63,7 +97,9 @@ def normalize_texts(inputs: Any, *, allow_pairs: bool) -> str | TextPair | list[
     items: list[str | TextPair] = []
     for index, item in enumerate(inputs):
         where = f"inputs[{index}]"
-        if allow_pairs and isinstance(item, (dict, list, tuple)):
+        if isinstance(item, Encoded):
+            items.append(item)  # type: ignore[arg-type]  # checked when it was encoded
+        elif allow_pairs and isinstance(item, (dict, list, tuple)):
             items.append(_check_pair(item, where))
         else:
             items.append(_check_text(item, where))

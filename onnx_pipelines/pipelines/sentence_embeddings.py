@@ -18,7 +18,7 @@ from transformers import Pipeline
 
 from onnx_pipelines.errors import InvalidModelError
 from onnx_pipelines.pipelines.base import OnnxPipelineMixin
-from onnx_pipelines.pipelines.inputs import normalize_texts
+from onnx_pipelines.pipelines.inputs import Encoded, normalize_texts, pad_encoded
 
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
 
@@ -112,6 +112,9 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
         (2, 384)
     """
 
+    #: Inputs may be :class:`~onnx_pipelines.pipelines.inputs.Encoded` (already tokenized, e.g. by the server).
+    accepts_encoded = True
+
     pooling: PoolingConfig = PoolingConfig()
 
     def __init__(self, *args: Any, pooling: PoolingConfig | None = None, **kwargs: Any) -> None:
@@ -145,6 +148,8 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
 
     def preprocess(self, inputs: Any, **preprocess_parameters: Any) -> Any:  # type: ignore[override]
         tokenizer: Any = self.tokenizer
+        if isinstance(inputs, Encoded):  # tokenized once already, by the caller (the server's token count)
+            return pad_encoded(tokenizer, [inputs], return_tensors="pt")
         max_length = self.pooling.max_seq_length or tokenizer.model_max_length
         truncation = preprocess_parameters.get("truncation", True)
         return tokenizer(inputs, truncation=truncation, max_length=max_length, return_tensors="pt")

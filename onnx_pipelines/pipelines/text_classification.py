@@ -9,7 +9,7 @@ import torch
 from transformers import TextClassificationPipeline
 
 from onnx_pipelines.pipelines.base import OnnxPipelineMixin
-from onnx_pipelines.pipelines.inputs import is_stream, normalize_texts
+from onnx_pipelines.pipelines.inputs import Encoded, is_stream, normalize_texts, pad_encoded
 from onnx_pipelines.pipelines.truncation import cut_texts
 
 #: Call options the batched path understands; any other option takes transformers' own path.
@@ -34,6 +34,9 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         >>> clf(["Shares rose 5%", "The striker scored"], top_k=2)  # doctest: +SKIP
     """
 
+    #: Inputs may be :class:`~onnx_pipelines.pipelines.inputs.Encoded` (already tokenized, e.g. by the server).
+    accepts_encoded = True
+
     def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
         if inputs is None and "text" in kwargs:  # transformers' older keyword
             inputs = kwargs.pop("text")
@@ -50,7 +53,7 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
         if set(self._preprocess_params) - {"truncation", "max_length"}:
             return False
         items = inputs if isinstance(inputs, list) else [inputs]
-        return all(isinstance(i, str) for i in items) or all(
+        return all(isinstance(i, str) for i in items) or all(isinstance(i, Encoded) for i in items) or all(
             isinstance(i, dict) and "text_pair" in i for i in items
         )
 
@@ -73,12 +76,19 @@ class OnnxTextClassificationPipeline(OnnxPipelineMixin, TextClassificationPipeli
 
     def _logits(self, chunk: Sequence[Any], tokenizer_kwargs: Mapping[str, Any]) -> Any:
         tokenizer: Any = self.tokenizer
-        if isinstance(chunk[0], dict):
+        if isinstance(chunk[0], Encoded):  # tokenized once already, by the caller (the server's token count)
+            encoded = pad_encoded(tokenizer, chunk)
+        elif isinstance(chunk[0], dict):
             encoded = tokenizer([c["text"] for c in chunk], [c["text_pair"] for c in chunk], padding=True,
                                      return_tensors="np", **tokenizer_kwargs)
         else:
             encoded = self._encode_texts(list(chunk), tokenizer_kwargs)
         return self.run_onnx(encoded, ["logits"])[0]
+
+    def preprocess(self, inputs: Any, **tokenizer_kwargs: Any) -> Any:  # type: ignore[override]
+        if isinstance(inputs, Encoded):
+            return pad_encoded(self.tokenizer, [inputs], return_tensors="pt")
+        return super().preprocess(inputs, **tokenizer_kwargs)
 
     def _encode_texts(self, texts: list[str], tokenizer_kwargs: Mapping[str, Any]) -> Any:
         """Tokenize, cutting texts far longer than the truncation length first (see ``truncation.py``)."""

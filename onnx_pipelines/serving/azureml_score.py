@@ -73,7 +73,7 @@ def run(raw_data: str) -> Any:
         request = spec.request_model.model_validate_json(raw_data)
         items = spec.to_items(request)
         check_items(items, _state["settings"].max_input_items)
-        _state["counter"].costs(items, truncate=request.truncate)
+        items, _ = _state["counter"].encode(items, truncate=request.truncate)
         outputs = list(spec.call(_state["pipeline"], items))
         return spec.shape(request, outputs)
     except ValidationError as e:

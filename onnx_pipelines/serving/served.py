@@ -70,7 +70,8 @@ class ServedTask:
         items = self.spec.to_items(request) if items is None else items
         check_items(items, self.settings.max_input_items)
         self.batcher.check_capacity()  # refuse before tokenizing when the queue is already full
-        costs = await asyncio.to_thread(self.counter.costs, items, truncate=request.truncate)
+        # Each item gets its encoding attached: the tokens counted are the tokens the pipeline runs.
+        items, costs = await asyncio.to_thread(self.counter.encode, items, truncate=request.truncate)
         outputs = await self.batcher.submit(items, costs)
         return Ran(items, list(costs), list(outputs))
 

@@ -13,12 +13,13 @@ pipeline classes' convention: a list of inputs in, one output per input out.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from onnx_pipelines.errors import InputLimitError, InvalidInputError, UnsupportedTaskError
+from onnx_pipelines.pipelines.inputs import Encoded
 from onnx_pipelines.serving.schemas import (
     Answer,
     AnswerRequest,
@@ -48,9 +49,14 @@ class Item:
     text: str
     text_pair: str | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    #: The tokenizer's output that counted this item's tokens, when the pipeline runs it as it is.
+    encoding: Encoded | None = field(default=None, compare=False, repr=False)
 
-    def as_pipeline_input(self) -> str | dict[str, str]:
-        """Return the form a transformers pipeline takes (a pair becomes ``{"text", "text_pair"}``)."""
+    def as_pipeline_input(self) -> str | dict[str, str] | Encoded:
+        """Return the form the pipeline takes: the item's encoding when it has one (tokenized once), else the
+        text, or a ``{"text", "text_pair"}`` dict for a pair."""
+        if self.encoding is not None:
+            return self.encoding
         if self.text_pair is None:
             return self.text
         return {"text": self.text, "text_pair": self.text_pair}
@@ -148,9 +154,9 @@ def _shape_predictions(request: PredictRequest, outputs: list[Any]) -> Any:
 
 
 def _embed(pipe: Any, items: list[Item]) -> Sequence[Any]:
-    texts = [item.text for item in items]
+    inputs = [item.as_pipeline_input() for item in items]
     # Truncation at the pipeline's max_seq_length: TokenCounter has refused longer inputs unless asked to cut.
-    return list(np.asarray(pipe(texts, truncation=True, batch_size=len(texts)), dtype=np.float32))
+    return list(np.asarray(pipe(inputs, truncation=True, batch_size=len(inputs)), dtype=np.float32))
 
 
 def _shape_embeddings(request: EmbedRequest, outputs: list[Any]) -> Any:
@@ -186,12 +192,15 @@ def _shape_entities(request: TextsRequest, outputs: list[Any]) -> Any:
 
 
 def _token_vectors(pipe: Any, items: list[Item]) -> Sequence[Any]:
-    texts = [item.text for item in items]
+    inputs = [item.as_pipeline_input() for item in items]
     # Batched, the pipeline returns each text padded to the longest of its batch, as [1][tokens][hidden]:
-    # keep the text's own tokens only, so an answer does not depend on its batch mates.
-    lengths = [len(ids) for ids in pipe.tokenizer(texts, truncation=True)["input_ids"]]
+    # keep the text's own tokens only, so an answer does not depend on its batch mates. The lengths come
+    # from the items' encodings; only inputs without one (truncated, or another backend) are tokenized here.
+    missing = [item.text for item in items if item.encoding is None]
+    cut = iter(len(ids) for ids in pipe.tokenizer(missing, truncation=True)["input_ids"]) if missing else iter(())
+    lengths = [item.encoding.length if item.encoding is not None else next(cut) for item in items]
     left = getattr(pipe.tokenizer, "padding_side", "right") == "left"
-    outputs = pipe(texts, truncation=True, batch_size=len(texts))
+    outputs = pipe(inputs, truncation=True, batch_size=len(inputs))
     return [out[0][-n:] if left else out[0][:n] for out, n in zip(outputs, lengths, strict=True)]
 
 
