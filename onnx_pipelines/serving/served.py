@@ -67,13 +67,13 @@ class ServedTask:
             InputLimitError: Too many inputs, or one too long without ``truncate``.
             ServerOverloadedError, ServerShuttingDownError, InferenceError: From the batcher.
         """
-        items = self.spec.to_items(request) if items is None else items
-        check_items(items, self.settings.max_input_items)
+        inputs = self.spec.to_items(request) if items is None else items
+        check_items(inputs, self.settings.max_input_items)
         self.batcher.check_capacity()  # refuse before tokenizing when the queue is already full
         # Each item gets its encoding attached: the tokens counted are the tokens the pipeline runs.
-        items, costs = await asyncio.to_thread(self.counter.encode, items, truncate=request.truncate)
-        outputs = await self.batcher.submit(items, costs)
-        return Ran(items, list(costs), list(outputs))
+        encoded, costs = await asyncio.to_thread(self.counter.encode, inputs, truncate=request.truncate)
+        outputs = await self.batcher.submit(encoded, costs)
+        return Ran(encoded, list(costs), list(outputs))
 
     async def respond(self, request: TaskRequest) -> Response:
         """Run one validated request of the task and encode its answer as the task's endpoint does."""
