@@ -272,7 +272,9 @@ def to_markdown(levels: list[LevelResult], overload: LevelResult, meta: dict[str
         "",
         f"{meta['cpus']} CPUs; 1-minute load average {load['min']} to {load['max']} (mean {load['mean']}) "
         f"during the run, {meta['load_before']} before; "
-        f"inputs: {meta['words']} words of BBC News test articles, one text per request.",
+        (f"inputs: one BBC headline and {meta.get('passages')} candidate passages of at most {meta['words']} words "
+         "per request" if meta["task"] == "text-ranking" else
+         f"inputs: {meta['words']} words of BBC News test articles, one text per request."),
         "",
         "| server | clients | requests | ok | req/s | p50 ms | p99 ms | mean batch |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -342,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "task": args.task,
         "backend": args.backend,
         "words": args.words,
+        "passages": args.passages,
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
