@@ -16,6 +16,8 @@ CONLL_MODEL = SHARED / "models" / "conll-ner-minilm"
 BBC_TEST = SHARED / "data" / "bbc-news" / "test.jsonl"
 BBC_TRAIN = SHARED / "data" / "bbc-news" / "train.jsonl"
 CONLL_TEST = SHARED / "data" / "conll-sample" / "test.jsonl"
+RERANK_MODEL = SHARED / "models" / "bbc-rerank-minilm"
+RERANK_TEST = SHARED / "data" / "bbc-rerank" / "test.jsonl"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,6 +53,23 @@ def bbc_test_file() -> Path:
 @pytest.fixture(scope="session")
 def conll_model() -> Path:
     return require_shared(CONLL_MODEL)
+
+
+@pytest.fixture(scope="session")
+def rerank_model() -> Path:
+    """The shared cross-encoder reranker (3 layers, one relevance logit)."""
+    return require_shared(RERANK_MODEL)
+
+
+@pytest.fixture(scope="session")
+def rerank_test_file() -> Path:
+    """120 BBC headlines, each with 10 candidate passages and their relevance (one relevant)."""
+    return require_shared(RERANK_TEST)
+
+
+@pytest.fixture(scope="session")
+def rerank_rows(rerank_test_file: Path) -> list[dict]:
+    return [json.loads(line) for line in rerank_test_file.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")

@@ -156,6 +156,35 @@ def test_docs_python_client_example_runs(servers: dict[str, ServerProcess]) -> N
     assert namespace["labels"] == ["sports", "business"]
 
 
+@pytest.fixture
+def hub_http() -> Iterator[None]:
+    """Let ``InferenceClient`` reach loopback: the suite runs with HF_HUB_OFFLINE=1, which blocks every URL."""
+    import huggingface_hub
+    import requests
+
+    huggingface_hub.configure_http_backend(backend_factory=requests.Session)
+    yield
+    huggingface_hub.configure_http_backend()
+
+
+def test_inference_client_text_classification(served: Served, articles: list[str], hub_http: None) -> None:
+    from huggingface_hub import InferenceClient
+
+    url = served.servers["default"].url
+    expected = served.direct(articles[:1], top_k=None, truncation=True)[0]
+    for model in (url, url + "/predict"):  # TEI's default route, and the task's own
+        labels = InferenceClient(model=model).text_classification(articles[0])
+        assert [x.label for x in labels] == [e["label"] for e in expected]
+        assert [x.score for x in labels] == pytest.approx([e["score"] for e in expected], abs=1e-5)
+    best_two = InferenceClient(model=url).text_classification(articles[0], top_k=2)
+    assert [x.label for x in best_two] == [e["label"] for e in expected[:2]]
+    text = (REPO / "docs" / "serving.md").read_text()
+    block = text.split("<!-- tested: huggingface-hub-classification -->", 1)[1].split("```python\n", 1)[1]
+    namespace: dict[str, Any] = {}
+    exec(block.split("```", 1)[0].replace("http://127.0.0.1:8080", url), namespace)
+    assert len(namespace["labels"]) == 2 and namespace["labels"][0].label == "business"
+
+
 async def test_sigterm_drains_in_flight_requests(servers: dict[str, ServerProcess]) -> None:
     server = servers["default"]
     body = {"inputs": "Parliament debated the budget late into the night. " * 25}  # ~250 tokens

@@ -255,12 +255,16 @@ class ParityEvaluator:
         metrics = [MetricResult(name, value, reference.result.metrics[name],
                                 round((value - reference.result.metrics[name]) * 100, 6))
                    for name, value in values.items()]
+        checks = build_checks(comparisons, share, metrics, limits)  # the gold metrics gate, not the measures below
+        if reference.predictions is not None and predictions is not None:
+            metrics += [MetricResult(name, value, 1.0, round((value - 1.0) * 100, 6))
+                        for name, value in adapter.compare_predictions(reference.predictions, predictions).items()]
         listed = []
         if disagreeing and reference.predictions is not None and predictions is not None:
             listed = worst_disagreements(disagreeing, reference.predictions, predictions, reference.gold, adapter,
                                          self.prepared.row_data, self.ctx, self.options.max_disagreements)
         return VariantResult(spec.name, precision, artifact[0], artifact[1], comparisons, share, len(disagreeing),
-                             metrics, timing, record, limits, build_checks(comparisons, share, metrics, limits), listed)
+                             metrics, timing, record, limits, checks, listed)
 
     @staticmethod
     def precision(spec: VariantSpec) -> str:
