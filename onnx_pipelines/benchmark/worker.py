@@ -105,7 +105,10 @@ def _model_call(state: _State, text: str) -> Callable[[], Any]:
                 return pipe.model(**encoded)
         return torch_call
 
-    runner = pipe.runner()
+    from onnx_pipelines.session_runner import OrtRunner
+
+    # Our pipelines carry their runner; the Optimum-docs rows are plain transformers pipelines over an ORTModel.
+    runner = pipe.runner() if hasattr(pipe, "runner") else OrtRunner(pipe.model.session)
     encoded = state.task.model_input(pipe.tokenizer, text, state.max_length, state.options, "np")
     feed, session = runner.feed(encoded), runner.session  # the feed is built once: only the model call is timed
     return lambda: session.run(None, feed)
