@@ -205,11 +205,13 @@ def check_model(
             note = fusion_note(model_type, level)
             if note:
                 notes.append(note)
-    int8_modes = tuple(m for m in QUANTIZE_MODES if m != "static" or model_type not in STATIC_INT8_UNSUPPORTED)
+    # The "-plain" modes are the same recipes without the int8 guard: they apply where their base mode does.
+    int8_modes = tuple(m for m in QUANTIZE_MODES if not m.endswith("-plain")
+                       and (m != "static" or model_type not in STATIC_INT8_UNSUPPORTED))
     if not exportable:
         int8_modes = ()
-    if mode == "static" and model_type in STATIC_INT8_UNSUPPORTED:
-        reasons.append(f"quantize='static' on model_type {model_type!r}: {STATIC_INT8_UNSUPPORTED[model_type]}.")
+    if mode is not None and mode.startswith("static") and model_type in STATIC_INT8_UNSUPPORTED:
+        reasons.append(f"quantize={mode!r} on model_type {model_type!r}: {STATIC_INT8_UNSUPPORTED[model_type]}.")
 
     parameters = _parameter_count(folder, spec) if count_parameters and not custom_code else None
     expected = _expected_sizes(parameters)
