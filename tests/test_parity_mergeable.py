@@ -9,8 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from onnx_pipelines.parity.compare import compare_outputs
-from onnx_pipelines.parity.mergeable import ExactSum, OutputStats, TopK
+from onnx_pipelines.parity.mergeable import ExactSum, OutputStats, TopK, compare_outputs
 
 
 def _outputs(count: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:

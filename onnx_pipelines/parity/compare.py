@@ -6,13 +6,11 @@ padding away), so two runs on the same outputs give the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-
-from onnx_pipelines.errors import ParityError
 
 #: Histogram of per-example max |difference|: log10 bins from 1e-10 to 1e4, a quarter decade each.
 HISTOGRAM_LOG10_RANGE: tuple[float, float] = (-10.0, 4.0)
@@ -95,30 +93,6 @@ class OutputComparison:
         fields = dict(data)
         fields["histogram"] = DiffHistogram(**fields["histogram"])
         return cls(**fields)
-
-
-def compare_outputs(name: str, reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], *,
-                    cosine: bool = False) -> OutputComparison:
-    """Compare one output, example by example.
-
-    Args:
-        name: The output's name, for the report.
-        reference: One array per example from the PyTorch reference.
-        candidate: One array per example from the variant, same shapes.
-        cosine: Also compute per-example cosine similarity (for vectors).
-
-    Raises:
-        ParityError: The lists differ in length, or an example's shapes differ (the variant's graph
-            does not compute the same output).
-    """
-    from onnx_pipelines.parity.mergeable import OutputStats
-
-    if len(reference) != len(candidate):
-        raise ParityError(f"Output {name!r}: {len(candidate)} variant examples for {len(reference)} reference ones.")
-    # One code path for every engine: a run cut into blocks merges these same statistics.
-    stats = OutputStats(name, cosine=cosine)
-    stats.add(range(len(reference)), reference, candidate)
-    return stats.comparison()
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:

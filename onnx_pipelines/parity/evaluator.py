@@ -37,7 +37,7 @@ from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.length_batches import restore_order
 from onnx_pipelines.parity.adapters import AdapterContext, Predictions
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
-from onnx_pipelines.parity.compare import compare_outputs
+from onnx_pipelines.parity.mergeable import compare_outputs
 from onnx_pipelines.parity.prepare import ParityOptions, PreparedRun, check_inputs, load_rows, tokenize
 from onnx_pipelines.parity.report import Calibration, MetricResult, ParityReport, ReferenceResult, Timing, VariantResult
 from onnx_pipelines.parity.runners import run_batches
@@ -47,6 +47,9 @@ from onnx_pipelines.parity.variants import VariantSpec
 from onnx_pipelines.session_runner import ModelRunner, TorchRunner, open_runner
 
 logger = logging.getLogger(__name__)
+
+#: Engines that run the same evaluation spread over workers, by name -> dotted path of their evaluator class.
+DISTRIBUTED_ENGINES: dict[str, str] = {"ray": "onnx_pipelines.scale.parity_engine.RayParityEvaluator"}
 
 TIMING_NOTE = (
     "Timings are measured in this process, one model after another, and are indicative only; "
@@ -144,10 +147,11 @@ def evaluate_parity(
         cache_dir=cache_dir, max_disagreements=max_disagreements, progress=progress,
         task_options=dict(task_options or {}), block_rows=block_rows,
     )
-    if engine == "ray":
-        from onnx_pipelines.scale.parity_engine import RayParityEvaluator
+    if engine in DISTRIBUTED_ENGINES:  # named by a dotted path: the engine builds on this module, not the reverse
+        from onnx_pipelines.tasks import load_object
 
-        return RayParityEvaluator(options, workers=workers, cpus_per_worker=cpus_per_worker, address=address).run()
+        engine_class = load_object(DISTRIBUTED_ENGINES[engine])
+        return engine_class(options, workers=workers, cpus_per_worker=cpus_per_worker, address=address).run()
     if engine != "local":
         raise InvalidConfigError(f"engine={engine!r} is not valid; use 'local' or 'ray'.")
     return ParityEvaluator(options).run()

@@ -8,7 +8,7 @@ by the count, never a float total that depends on the order of additions. The wo
 worst disagreements are kept with their row index, ties going to the smaller index, as the one-pass
 comparison does.
 
-:class:`OutputStats` mirrors :func:`~onnx_pipelines.parity.compare.compare_outputs` field by field and
+:class:`OutputStats` mirrors :func:`compare_outputs` field by field and
 returns the same :class:`~onnx_pipelines.parity.compare.OutputComparison`; :class:`TopK` keeps the
 ``k`` worst disagreements; :class:`ExactSum` is the sum both use.
 """
@@ -240,4 +240,26 @@ class _Reverse:
         return bool(other.key < self.key)
 
 
-__all__ = ["ExactSum", "OutputStats", "TopK"]
+def compare_outputs(name: str, reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], *,
+                    cosine: bool = False) -> OutputComparison:
+    """Compare one output, example by example.
+
+    Args:
+        name: The output's name, for the report.
+        reference: One array per example from the PyTorch reference.
+        candidate: One array per example from the variant, same shapes.
+        cosine: Also compute per-example cosine similarity (for vectors).
+
+    Raises:
+        ParityError: The lists differ in length, or an example's shapes differ (the variant's graph
+            does not compute the same output).
+    """
+    if len(reference) != len(candidate):
+        raise ParityError(f"Output {name!r}: {len(candidate)} variant examples for {len(reference)} reference ones.")
+    # One code path for every engine: a run cut into blocks merges these same statistics.
+    stats = OutputStats(name, cosine=cosine)
+    stats.add(range(len(reference)), reference, candidate)
+    return stats.comparison()
+
+
+__all__ = ["ExactSum", "OutputStats", "TopK", "compare_outputs"]
