@@ -44,7 +44,10 @@ ENDPOINTS = {
     "text-classification": "/predict",
     "sentence-embeddings": "/embed",
     "token-classification": "/ner",
+    "text-ranking": "/rerank",
 }
+#: The requests of a reranking load test: a headline and its candidate passages (``--data`` for text-ranking).
+RERANK_DATA = REPO.parent / "shared" / "data" / "bbc-rerank" / "test.jsonl"
 
 
 @dataclass
@@ -269,7 +272,9 @@ def to_markdown(levels: list[LevelResult], overload: LevelResult, meta: dict[str
         "",
         f"{meta['cpus']} CPUs; 1-minute load average {load['min']} to {load['max']} (mean {load['mean']}) "
         f"during the run, {meta['load_before']} before; "
-        f"inputs: {meta['words']} words of BBC News test articles, one text per request.",
+        (f"inputs: one BBC headline and {meta.get('passages')} candidate passages of at most {meta['words']} words "
+         "per request" if meta["task"] == "text-ranking" else
+         f"inputs: {meta['words']} words of BBC News test articles, one text per request."),
         "",
         "| server | clients | requests | ok | req/s | p50 ms | p99 ms | mean batch |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -306,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--optimize", help="ONNX optimization level, e.g. O2")
     parser.add_argument("--quantize", help="ONNX quantization, e.g. dynamic")
     parser.add_argument("--cache-dir", type=Path, help="artifact cache the servers share (default: the library's)")
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "bbc-news" / "test.jsonl"))
+    parser.add_argument("--data", help="JSONL requests: bbc-news test (text) or, for text-ranking, bbc-rerank test")
+    parser.add_argument("--passages", type=int, default=10, help="text-ranking: passages per request (default: 10)")
     parser.add_argument(
         "--words", type=int, default=48, help="words of each article per request (default: 48)"
     )
@@ -320,16 +326,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    texts = [
-        " ".join(json.loads(line)["text"].split()[: args.words])
-        for line in Path(args.data).read_text().splitlines()
-    ]
-    bodies = [{"inputs": text, "truncate": True} for text in texts]
+    bodies: list[dict[str, Any]]
+    if args.task == "text-ranking":  # one query and --passages candidates per request, each cut to --words
+        rows = [json.loads(line) for line in Path(args.data or RERANK_DATA).read_text().splitlines() if line.strip()]
+        bodies = [{"query": row["query"], "truncate": True,
+                   "texts": [" ".join(t.split()[: args.words]) for t in row["texts"][: args.passages]]}
+                  for row in rows]
+    else:
+        texts = [
+            " ".join(json.loads(line)["text"].split()[: args.words])
+            for line in Path(args.data or REPO.parent / "shared" / "data" / "bbc-news" / "test.jsonl")
+            .read_text().splitlines()
+        ]
+        bodies = [{"inputs": text, "truncate": True} for text in texts]
     meta: dict[str, Any] = {
         "model": args.model,
         "task": args.task,
         "backend": args.backend,
         "words": args.words,
+        "passages": args.passages,
         "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }

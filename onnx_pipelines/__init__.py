@@ -29,6 +29,7 @@ from onnx_pipelines.graph_info import OnnxReport, inspect_onnx
 from onnx_pipelines.length_batches import length_sorted_batches, restore_order
 from onnx_pipelines.pipeline import load_pipeline, open_pipeline
 from onnx_pipelines.runtime import RuntimeSettings, resolve_provider
+from onnx_pipelines.support_check import SupportReport, check_model
 from onnx_pipelines.tasks import TaskSpec, get_task, supported_tasks
 
 __version__ = "0.1.0"
@@ -50,6 +51,7 @@ __all__ = [
     "ParityError",
     "ProviderUnavailableError",
     "RuntimeSettings",
+    "SupportReport",
     "TaskMismatchError",
     "TaskSpec",
     "UnsupportedArchitectureError",
@@ -57,6 +59,7 @@ __all__ = [
     "Variant",
     "__version__",
     "build_artifact",
+    "check_model",
     "default_cache_dir",
     "detect_cpu_isa",
     "get_task",

@@ -20,9 +20,13 @@ from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.config import OptimizeSettings, QuantizeSettings, config_fingerprint
 from onnx_pipelines.errors import CorruptModelError
 from onnx_pipelines.export import check_exportable, export_model, validate_against_torch
+from onnx_pipelines.fusions import count_fused_ops
+from onnx_pipelines.int8_guard import guard_int8_build, guard_key
+from onnx_pipelines.mixed_precision import with_excluded
 from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
+from onnx_pipelines.support_check import require_supported
 from onnx_pipelines.tasks import TaskSpec
 from onnx_pipelines.tolerances import EXPORT_ATOL, OPTIMIZE_ATOL
 
@@ -56,6 +60,9 @@ def build_artifact(request: BuildRequest, *, cache: ArtifactCache | None = None,
     cache = cache or ArtifactCache()
     progress = progress or _noop
     source, task, optimize, quantize = request.source, request.task, request.optimize, request.quantize
+    if source.onnx_file is None:  # the support check fails an unsupported plan before any export (every entry point)
+        require_supported(source.path, task, optimize=optimize, quantize=quantize, provider=request.provider,
+                          trust_remote_code=request.trust_remote_code)
     group = f"{source.name}-{source.content_hash()[:12]}"
     base = _base_artifact(request, cache, group, progress)
     current = base
@@ -79,8 +86,9 @@ def build_artifact(request: BuildRequest, *, cache: ArtifactCache | None = None,
         out_file = f"{prefix}_{quantize.label}.onnx"
         current = _step(
             cache, group, name, current,
-            {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash},
-            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration),
+            {"step": "quantize", "settings": quantize.fingerprint(), "calibration": calibration_hash,
+             "guard": guard_key(quantize, task)},  # int8 guard (issue 11)
+            lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration, task, progress),
             progress, f"Quantizing to int8 ({quantize.label})",
         )
     if request.runtime.engine == "openvino" and request.runtime.precision == "int8":  # issue 15: NNCF int8 step
@@ -153,17 +161,31 @@ def _optimize_build(tmp: Path, parent: Artifact, settings: OptimizeSettings, out
     for leftover in ("ort_config.json",):
         (tmp / leftover).unlink(missing_ok=True)
     extra: dict[str, Any] = {"optimize": settings.label}
+    extra["fusions"] = count_fused_ops(path)  # issue 14: what the optimizer fused, in the manifest
     if atol is not None:
         extra["validation"] = validate_against_torch(source, task, path, atol=atol).as_dict()
     return path.name, extra
 
 
 def _quantize_build(tmp: Path, parent: Artifact, settings: QuantizeSettings, out_file: str,
-                    calibration_batches: Sequence[dict[str, Any]] | None) -> tuple[str, dict[str, Any]]:
+                    calibration_batches: Sequence[dict[str, Any]] | None, task: TaskSpec,
+                    progress: Progress) -> tuple[str, dict[str, Any]]:
     path = quantize_model(parent.path, parent.model_file, tmp, settings, out_file,
                           calibration_batches=calibration_batches)
     (tmp / "ort_config.json").unlink(missing_ok=True)
     extra: dict[str, Any] = {"quantize": settings.label}
+    # --- int8 guard (issue 11): compare with the fp32 parent, repair with fp32 fallbacks or raise ---------
+    if settings.guard:
+        def requantize(nodes: Sequence[str]) -> Path:
+            return quantize_model(parent.path, parent.model_file, tmp, with_excluded(settings, nodes), out_file,
+                                  calibration_batches=calibration_batches)
+
+        path, report = guard_int8_build(task, parent.model_path, path, tmp, settings, requantize,
+                                        calibration_batches=calibration_batches, progress=progress)
+        (tmp / "ort_config.json").unlink(missing_ok=True)
+        extra["int8_guard"] = report.to_dict()
+        logger.info("%s", report.summary())
+    # --- end int8 guard ------------------------------------------------------------------------------------
     if settings.is_static and calibration_batches:
         extra["calibration_rows"] = sum(len(b["input_ids"]) for b in calibration_batches)
     return path.name, extra

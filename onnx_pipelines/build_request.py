@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from onnx_pipelines.config import (
+    PLAIN_SUFFIX,
     CalibrationMethod,
     OptimizeSettings,
     QuantizeSettings,
@@ -84,8 +85,15 @@ class BuildRequest:
             return f"openvino:{self.precision}"
         return variant_name(
             self.optimize.label if self.optimize else None,
-            None if self.quantize is None else ("static" if self.quantize.is_static else "dynamic"),
+            None if self.quantize is None else self.quantize_mode,
         )
+
+    @property
+    def quantize_mode(self) -> str | None:
+        """``"dynamic"``, ``"static"``, ``"dynamic-plain"`` or ``"static-plain"`` (without the int8 guard)."""
+        if self.quantize is None:
+            return None
+        return ("static" if self.quantize.is_static else "dynamic") + ("" if self.quantize.guard else PLAIN_SUFFIX)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe description that :meth:`from_dict` resolves back to an equal request.
@@ -103,7 +111,7 @@ class BuildRequest:
         quantize: dict[str, Any] | None = None
         if self.quantize is not None:
             quantize = {
-                "mode": "static" if self.quantize.is_static else "dynamic",
+                "mode": self.quantize_mode,
                 "isa": self.quantize.isa,
                 "per_channel": self.quantize.per_channel,
             }

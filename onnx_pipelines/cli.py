@@ -20,9 +20,11 @@ from onnx_pipelines.quiet import NOISE_LOGGER, third_party_quiet
 #: Modules that each add one subcommand, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.demo",
+    "onnx_pipelines.commands.check",
     "onnx_pipelines.commands.export",
     "onnx_pipelines.commands.inspect",
     "onnx_pipelines.commands.predict",
+    "onnx_pipelines.commands.predict_dataset",
     "onnx_pipelines.commands.parity",
     "onnx_pipelines.commands.bench",
     "onnx_pipelines.commands.serve",

@@ -20,7 +20,9 @@ from typing import Any
 from onnx_pipelines.errors import InvalidConfigError
 
 OPTIMIZATION_LEVELS: tuple[str, ...] = ("O1", "O2", "O3", "O4")
-QUANTIZE_MODES: tuple[str, ...] = ("dynamic", "static")
+#: ``-plain`` modes build the int8 recipe as it comes, without the int8 guard (:mod:`onnx_pipelines.int8_guard`).
+QUANTIZE_MODES: tuple[str, ...] = ("dynamic", "static", "dynamic-plain", "static-plain")
+PLAIN_SUFFIX = "-plain"
 CPU_ISAS: tuple[str, ...] = ("avx512_vnni", "avx512", "avx2", "arm64")
 #: Version of what quantize.py does beyond the Optimum config (type annotation, float mask ops, entropy
 #: bins); part of the cache key so an artifact built by an older recipe is never reused.
@@ -107,6 +109,9 @@ class QuantizeSettings:
         calibration_method: For static quantization, the calibration method.
         calibration_samples: For static quantization, how many dataset rows calibrate the ranges.
         percentile: For the percentile method, the percentile kept.
+        guard: Compare the int8 graph with its fp32 parent on real text when it is built, repair it with
+            fp32 fallbacks when it misses its task's bound (:mod:`onnx_pipelines.int8_guard`). ``False``
+            (the ``-plain`` modes) builds the recipe as it comes.
         isa: The instruction set the preset targets (``None`` for a user ``QuantizationConfig``).
         per_channel: Whether weights are quantized per output channel.
     """
@@ -118,6 +123,7 @@ class QuantizeSettings:
     percentile: float = 99.999
     isa: str | None = None
     per_channel: bool = True
+    guard: bool = True
 
     @property
     def is_static(self) -> bool:
@@ -131,6 +137,8 @@ class QuantizeSettings:
             "config": config_fingerprint(self.config),
             "recipe": QUANTIZE_RECIPE_VERSION,
         }
+        if not self.guard:
+            data["guard"] = False
         if self.is_static:
             data.update(
                 calibration_method=self.calibration_method.value if self.calibration_method else None,
@@ -221,8 +229,12 @@ def resolve_quantize(
         raise InvalidConfigError(
             f"quantize={quantize!r} is not valid. Use None, 'dynamic' (int8, no data needed), "
             "'static' (int8 calibrated on a dataset: pass calibration_dataset=...), "
+            "'dynamic-plain' / 'static-plain' (the same recipes without the int8 accuracy guard), "
             "or an optimum.onnxruntime.QuantizationConfig."
         )
+    guard = not quantize.lower().endswith(PLAIN_SUFFIX)
+    quantize = quantize.lower().removesuffix(PLAIN_SUFFIX)
+    plain = "" if guard else "_plain"
     isa = isa or detect_cpu_isa()
     if isa not in CPU_ISAS:
         raise InvalidConfigError(f"isa={isa!r} is not valid; use one of {', '.join(CPU_ISAS)}.")
@@ -232,7 +244,7 @@ def resolve_quantize(
         # Static int8 for transformers: QDQ format, symmetric weights; ORT fuses QDQ pairs into int8 kernels.
         config = factory(is_static=True, per_channel=per_channel)
         method = _calibration_method(calibration_method)
-        label = f"static_{method.value}_{isa}{'' if per_channel else '_per_tensor'}"
+        label = f"static_{method.value}_{isa}{'' if per_channel else '_per_tensor'}{plain}"
         return QuantizeSettings(
             label=label,
             config=config,
@@ -241,10 +253,11 @@ def resolve_quantize(
             percentile=percentile,
             isa=isa,
             per_channel=per_channel,
+            guard=guard,
         )
     config = factory(is_static=False, per_channel=per_channel)
-    return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}", config=config, isa=isa,
-                            per_channel=per_channel)
+    return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}{plain}", config=config, isa=isa,
+                            per_channel=per_channel, guard=guard)
 
 
 def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:
@@ -323,7 +336,7 @@ class Variant:
     @property
     def calibrates(self) -> bool:
         """Whether building it needs calibration texts: int8-static, and OpenVINO's NNCF int8."""
-        return self.quantize == "static" or (self.runtime == "openvino" and self.precision == "int8")
+        return str(self.quantize).startswith("static") or (self.runtime == "openvino" and self.precision == "int8")
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
@@ -363,9 +376,9 @@ class Variant:
 
 def _bad_variant(spec: str) -> str:
     return (
-        f"Unknown variant {spec!r}. Use fp32, O1, O2, O3, O4, int8-dynamic, int8-static, "
-        "an optimization level joined with a quantization, e.g. O2+int8-dynamic, or an OpenVINO variant: "
-        "openvino:fp32, openvino:bf16, openvino:int8."
+        f"Unknown variant {spec!r}. Use fp32, O1, O2, O3, O4, int8-dynamic, int8-static (or int8-dynamic-plain, "
+        "int8-static-plain: without the int8 guard), an optimization level joined with a quantization, "
+        "e.g. O2+int8-dynamic, or an OpenVINO variant: openvino:fp32, openvino:bf16, openvino:int8."
     )
 
 

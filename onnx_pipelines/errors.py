@@ -52,6 +52,10 @@ class ExportError(OnnxPipelinesError, RuntimeError):
     """Exporting, optimizing or quantizing failed, or the result disagrees with PyTorch."""
 
 
+class QuantizationAccuracyError(ExportError):
+    """An int8 build misses its task's accuracy bound against its fp32 parent, even with fp32 fallbacks."""
+
+
 class DatasetError(OnnxPipelinesError, ValueError):
     """A dataset could not be loaded or lacks the columns a task needs."""
 
@@ -62,6 +66,10 @@ class ParityError(OnnxPipelinesError, RuntimeError):
 
 class BenchmarkError(OnnxPipelinesError, RuntimeError):
     """A benchmark candidate failed to build, load or run in its measurement process."""
+
+
+class EngineUnavailableError(OnnxPipelinesError, RuntimeError):
+    """A distributed engine (Ray) is not installed, or its cluster cannot be reached."""
 
 
 class InputLimitError(InvalidInputError):
@@ -88,6 +96,7 @@ __all__ = [
     "BenchmarkError",
     "CorruptModelError",
     "DatasetError",
+    "EngineUnavailableError",
     "ExportError",
     "InferenceError",
     "InputLimitError",
@@ -97,6 +106,7 @@ __all__ = [
     "ModelNotFoundError",
     "OnnxPipelinesError",
     "ParityError",
+    "QuantizationAccuracyError",
     "ProviderUnavailableError",
     "ServerOverloadedError",
     "ServerShuttingDownError",

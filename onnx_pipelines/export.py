@@ -38,6 +38,13 @@ VALIDATION_PAIRS: tuple[tuple[str, str], ...] = (
     ("Who scored the goal?", "The striker scored twice in the second half."),
     ("What rose?", "Shares rose sharply after the bank reported record profits."),
 )
+#: Queries with candidate passages, as a reranker sees them; the last pair is longer than the model's window.
+VALIDATION_RANKING: tuple[tuple[str, str], ...] = (
+    ("striker scores twice", "The striker scored twice in the second half."),
+    ("striker scores twice", "Shares rose sharply after the bank reported record profits."),
+    ("bank profits", "Shares rose sharply after the bank reported record profits."),
+    ("ministers meet on trade", " ".join([VALIDATION_TEXTS[2]] * 40)),
+)
 #: Questions with contexts; the last context is longer than the model's window and gets truncated.
 VALIDATION_QUESTIONS: tuple[tuple[str, str], ...] = (
     *VALIDATION_PAIRS,
@@ -172,6 +179,13 @@ def _pairs_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
                           return_tensors="np"))
 
 
+def _ranking_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
+    # As CrossEncoder tokenizes: longest-first truncation of the pair.
+    queries, passages = zip(*VALIDATION_RANKING, strict=True)
+    return dict(tokenizer(list(queries), list(passages), padding=True, truncation="longest_first",
+                          max_length=max_length, return_tensors="np"))
+
+
 def _questions_batch(tokenizer: Any, max_length: int) -> dict[str, np.ndarray]:
     # As the question-answering pipeline tokenizes: the question is kept whole, the context is cut.
     questions, contexts = zip(*VALIDATION_QUESTIONS, strict=True)
@@ -184,6 +198,7 @@ VALIDATION_INPUTS: dict[str, Callable[[Any, int], dict[str, np.ndarray]]] = {
     "texts": _texts_batch,
     "pairs": _pairs_batch,
     "question-context": _questions_batch,
+    "query-passages": _ranking_batch,
 }
 
 

@@ -29,6 +29,8 @@ SENTENCE_TRANSFORMERS_FILES: tuple[str, ...] = (
     "sentence_bert_config.json",
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
+    # Dense modules where sentence-transformers saves them (after 1_Pooling), see pipelines/sentence_modules.py
+    *(f"{n}_Dense/{f}" for n in (2, 3) for f in ("config.json", "model.safetensors", "pytorch_model.bin")),
 )
 _HASH_CHUNK = 1 << 20
 

@@ -137,6 +137,10 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
     pipe.artifact = artifact
     pipe.request = request
     pipe.variant = variant or request.variant
+    guard = artifact.manifest.get("int8_guard")  # int8 guard (issue 11): say which nodes stayed fp32
+    pipe.int8_guard = guard
+    if isinstance(guard, dict) and guard.get("fp32_nodes"):
+        pipe.variant = f"{pipe.variant} ({len(guard['fp32_nodes'])} nodes fp32)"
     pipe.provider = provider
     pipe.runtime, pipe.precision = request.engine, request.precision
     return pipe

@@ -165,12 +165,22 @@ def static_config(config: Any, model_path: Path) -> Any:
 
 def _calibrate(quantizer: Any, work: Path, settings: QuantizeSettings, config: Any,
                batches: Sequence[dict[str, Any]]) -> Any:
+    import numpy as np
+    import onnx
     from datasets import Dataset
     from optimum.onnxruntime.configuration import AutoCalibrationConfig
 
+    # Feed the inputs the graph declares: DeBERTa-v2 graphs have no token_type_ids though its tokenizer
+    # gives them, and a graph may want token_type_ids a tokenizer does not give (zeros, as ORTModel does).
+    graph_inputs = [i.name for i in onnx.load(str(work / "model.onnx"), load_external_data=False).graph.input]
     rows: dict[str, list[Any]] = {}
     for batch in batches:
-        for key, value in batch.items():
+        for key in graph_inputs:
+            value = batch.get(key)
+            if value is None and key == "token_type_ids":
+                value = np.zeros_like(np.asarray(batch["input_ids"]))
+            elif value is None:
+                raise InvalidConfigError(f"Calibration data has no {key!r}, which the graph takes as input.")
             rows.setdefault(key, []).extend(list(value))
     dataset = Dataset.from_dict(rows)
     method = settings.calibration_method or CalibrationMethod.MINMAX

@@ -17,7 +17,7 @@ from typing import Any
 from onnx_pipelines.errors import UnsupportedTaskError
 
 #: Kinds of real input an export can be validated on (the texts themselves live in ``export.py``).
-VALIDATION_INPUT_KINDS: tuple[str, ...] = ("texts", "pairs", "question-context")
+VALIDATION_INPUT_KINDS: tuple[str, ...] = ("texts", "pairs", "question-context", "query-passages")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class TaskSpec:
             comparisons (they hold arbitrary values in both runtimes).
         validation_inputs: Which of :data:`onnx_pipelines.export.VALIDATION_INPUTS` an export is validated
             on: ``"texts"`` (single texts), ``"pairs"`` (text pairs), ``"question-context"`` (questions with
-            contexts, the context truncated).
+            contexts, the context truncated), ``"query-passages"`` (queries with candidate passages, one
+            longer than the model's window, truncated longest-first as a reranker is fed).
         input_fields: The fields of one input example, e.g. ``("question", "context")``.
         optional_input_fields: Fields an example may add, e.g. ``("text_pair",)`` for classification.
         required_options: Call-time keyword arguments the pipeline cannot run without, e.g.
@@ -219,6 +220,23 @@ TASKS: dict[str, TaskSpec] = {
             parity_adapter=f"{_ADAPTERS}.zero_shot.ZeroShotAdapter",
         ),
         TaskSpec(
+            name="text-ranking",
+            ort_model_class="ORTModelForSequenceClassification",
+            export_task="text-classification",
+            pipeline_task="text-classification",
+            pipeline_class=f"{_PIPELINES}.text_ranking.OnnxTextRankingPipeline",
+            output_name="logits",
+            head_suffixes=("ForSequenceClassification",),
+            torch_model_class="AutoModelForSequenceClassification",
+            description="cross-encoder reranking: relevance scores of (query, passage) pairs, passages best first",
+            validation_inputs=("query-passages",),
+            input_fields=("text", "text_pair"),  # query, passage: predict takes --text and --text-pair
+            config_check=f"{_PIPELINES}.text_ranking.check_ranking_config",
+            endpoint=f"{_ENDPOINTS}.TEXT_RANKING",  # POST /rerank
+            bench_driver=f"{_BENCH}.TEXT_RANKING",
+            parity_adapter=f"{_ADAPTERS}.text_ranking.TextRankingAdapter",
+        ),
+        TaskSpec(
             name="feature-extraction",
             ort_model_class="ORTModelForFeatureExtraction",
             export_task="feature-extraction",
@@ -255,6 +273,8 @@ TASK_ALIASES: dict[str, str] = {
     "sentence-similarity": "sentence-embeddings",
     "ner": "token-classification",
     "zero-shot": "zero-shot-classification",
+    "rerank": "text-ranking",
+    "reranking": "text-ranking",
 }
 
 

@@ -11,7 +11,8 @@ precision       atol     why
 ``bf16``        5e-2     OpenVINO bf16 (AVX512-BF16/AMX CPUs): 8 mantissa bits, fp32 accumulation
 ==============  =======  ==============================================================
 
-int8 has no tensor tolerance: it is judged by the answers it gives (see ``parity/thresholds.py``).
+int8 has no tensor tolerance: it is judged by the answers it gives (see ``parity/thresholds.py``; at build
+time the int8 guard holds each int8 graph to its task's bound against its fp32 parent, ``guard_bounds.py``).
 """
 
 from __future__ import annotations

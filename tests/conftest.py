@@ -16,6 +16,8 @@ CONLL_MODEL = SHARED / "models" / "conll-ner-minilm"
 BBC_TEST = SHARED / "data" / "bbc-news" / "test.jsonl"
 BBC_TRAIN = SHARED / "data" / "bbc-news" / "train.jsonl"
 CONLL_TEST = SHARED / "data" / "conll-sample" / "test.jsonl"
+RERANK_MODEL = SHARED / "models" / "bbc-rerank-minilm"
+RERANK_TEST = SHARED / "data" / "bbc-rerank" / "test.jsonl"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,6 +53,23 @@ def bbc_test_file() -> Path:
 @pytest.fixture(scope="session")
 def conll_model() -> Path:
     return require_shared(CONLL_MODEL)
+
+
+@pytest.fixture(scope="session")
+def rerank_model() -> Path:
+    """The shared cross-encoder reranker (3 layers, one relevance logit)."""
+    return require_shared(RERANK_MODEL)
+
+
+@pytest.fixture(scope="session")
+def rerank_test_file() -> Path:
+    """120 BBC headlines, each with 10 candidate passages and their relevance (one relevant)."""
+    return require_shared(RERANK_TEST)
+
+
+@pytest.fixture(scope="session")
+def rerank_rows(rerank_test_file: Path) -> list[dict]:
+    return [json.loads(line) for line in rerank_test_file.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +148,19 @@ def nli_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) 
     """An NLI head (contradiction / neutral / entailment) on MiniLM, seeded, for zero-shot classification."""
     return seeded_head(tmp_path_factory, minilm_model, "minilm-nli-seeded", "BertForSequenceClassification",
                        num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+
+
+@pytest.fixture(scope="session")
+def matrix_folders(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) -> Any:
+    """Tiny random-weight models of the ten encoder families, built on first use (support matrix)."""
+    from onnx_pipelines.support_matrix import ModelFolders
+    from onnx_pipelines.tiny_models import training_sentences
+
+    texts = training_sentences(require_shared(BBC_TRAIN))
+    return ModelFolders(tmp_path_factory.mktemp("tiny-families"), texts, minilm_model / "vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def matrix_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifact cache of the support matrix's tiny models."""
+    return tmp_path_factory.mktemp("matrix-cache")

@@ -9,7 +9,7 @@ import pytest
 
 from onnx_pipelines.cli import main
 
-COMMANDS = ["demo", "export", "optimize", "quantize", "inspect", "predict"]
+COMMANDS = ["demo", "check", "export", "optimize", "quantize", "inspect", "predict"]
 
 
 #: A progress line of ours on stderr: "[mm:ss.s] message ...".

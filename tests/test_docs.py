@@ -43,8 +43,8 @@ def test_doc_code_runs(page, docs_workdir):
 def test_tasks_page_examples_run(tmp_path, monkeypatch, shared_dir, tasks_cache):
     """docs/tasks.md: one example per task, against the real models (and the seeded QA/NLI heads it builds)."""
     blocks = python_blocks(DOCS / "tasks.md")
-    assert len(blocks) == 5
-    for name in ("conll-ner-minilm", "bbc-news-minilm"):
+    assert len(blocks) == 6
+    for name in ("conll-ner-minilm", "bbc-news-minilm", "bbc-rerank-minilm"):
         (tmp_path / name).symlink_to(shared_dir / "models" / name)
     monkeypatch.chdir(tmp_path)
     # The cache of the tests/test_tasks_* modules: the examples and those tests share their exports.

@@ -196,7 +196,7 @@ def test_unknown_metric_offline_raises_invalid_config_listing_bundled(
     message = str(excinfo.value)
     assert "'no_such_metric_for_onnx_pipelines' could not be loaded" in message
     assert "offline" in message
-    assert "accuracy, f1, precision, recall, seqeval, squad" in message
+    assert "accuracy, f1, precision, ranking, recall, seqeval, squad" in message
     assert excinfo.value.__cause__ is not None
 
 
@@ -225,6 +225,7 @@ inputs = {
     "f1": ([0, 1, 1], [0, 1, 0]),
     "precision": ([0, 1, 1], [0, 1, 0]),
     "recall": ([0, 1, 1], [0, 1, 0]),
+    "ranking": ([[0.9, 0.1, 0.5]], [[1.0, 0.0, 0.0]]),
     "seqeval": ([["B-PER", "I-PER", "O"]], [["B-PER", "I-PER", "O"]]),
     "squad": (
         [{"id": "q", "prediction_text": "the cat"}],
@@ -251,6 +252,7 @@ def test_bundled_metrics_load_in_a_fresh_process_without_network(tmp_path: Path,
     assert results["precision"] == {"precision": pytest.approx(0.5)}
     assert results["recall"] == {"recall": pytest.approx(1.0)}
     assert results["seqeval"]["overall_f1"] == pytest.approx(1.0)
+    assert results["ranking"]["mrr"] == pytest.approx(1.0)  # the relevant passage is scored first
     assert results["squad"] == {"exact_match": 100.0, "f1": 100.0}
     # evaluate copied the scripts into the fresh modules cache (HF_HOME/modules)
     assert (tmp_path / "hf-home" / "modules" / "evaluate_modules" / "metrics" / "squad").is_dir()

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,9 +24,9 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="needs the serve extra: pip install 'onnx-pipelines[serve]'")
 import httpx  # noqa: E402
+from server_process import REPO, ServerProcess  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-STARTUP_TIMEOUT_S = 300  # the first server of a session may export the model (under a lock, once)
+TASK = "text-classification"
 VARIANT = ("--optimize", "O2")
 
 pytestmark = pytest.mark.anyio
@@ -38,44 +35,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerProcess:
-    """``python -m onnx_pipelines.serving`` on a free loopback port, its output in a log file."""
-
-    def __init__(self, model: Path, cache: Path, log: Path, *options: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        command = [sys.executable, "-m", "onnx_pipelines.serving", str(model), "--task", "text-classification"]
-        command += [*VARIANT, "--cache-dir", str(cache), "--port", str(self.port), "--log-level", "warning"]
-        command += options
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"server not ready after {STARTUP_TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
 
 
 @dataclass
@@ -94,9 +53,10 @@ def served(
 
     logs = tmp_path_factory.mktemp("servers")
     started = {
-        "default": ServerProcess(bbc_model, artifact_cache, logs / "default.log"),
+        "default": ServerProcess(bbc_model, TASK, artifact_cache, logs / "default.log", *VARIANT),
         "tiny_queue": ServerProcess(
-            bbc_model, artifact_cache, logs / "tiny_queue.log", "--max-queue", "2", "--max-batch-size", "4"
+            bbc_model, TASK, artifact_cache, logs / "tiny_queue.log", *VARIANT, "--max-queue", "2",
+            "--max-batch-size", "4",
         ),
     }
     try:
@@ -154,6 +114,35 @@ def test_docs_python_client_example_runs(servers: dict[str, ServerProcess]) -> N
     namespace: dict[str, Any] = {}
     exec(block.replace("http://127.0.0.1:8080", servers["default"].url), namespace)
     assert namespace["labels"] == ["sports", "business"]
+
+
+@pytest.fixture
+def hub_http() -> Iterator[None]:
+    """Let ``InferenceClient`` reach loopback: the suite runs with HF_HUB_OFFLINE=1, which blocks every URL."""
+    import huggingface_hub
+    import requests
+
+    huggingface_hub.configure_http_backend(backend_factory=requests.Session)
+    yield
+    huggingface_hub.configure_http_backend()
+
+
+def test_inference_client_text_classification(served: Served, articles: list[str], hub_http: None) -> None:
+    from huggingface_hub import InferenceClient
+
+    url = served.servers["default"].url
+    expected = served.direct(articles[:1], top_k=None, truncation=True)[0]
+    for model in (url, url + "/predict"):  # TEI's default route, and the task's own
+        labels = InferenceClient(model=model).text_classification(articles[0])
+        assert [x.label for x in labels] == [e["label"] for e in expected]
+        assert [x.score for x in labels] == pytest.approx([e["score"] for e in expected], abs=1e-5)
+    best_two = InferenceClient(model=url).text_classification(articles[0], top_k=2)
+    assert [x.label for x in best_two] == [e["label"] for e in expected[:2]]
+    text = (REPO / "docs" / "serving.md").read_text()
+    block = text.split("<!-- tested: huggingface-hub-classification -->", 1)[1].split("```python\n", 1)[1]
+    namespace: dict[str, Any] = {}
+    exec(block.split("```", 1)[0].replace("http://127.0.0.1:8080", url), namespace)
+    assert len(namespace["labels"]) == 2 and namespace["labels"][0].label == "business"
 
 
 async def test_sigterm_drains_in_flight_requests(servers: dict[str, ServerProcess]) -> None:

@@ -133,6 +133,26 @@ def _no_label(output: Any) -> None:
     return None
 
 
+def _rank(pipe: Any, texts: Any, batch_size: int, max_length: int, options: Options) -> Any:
+    # Each text is a passage scored against one query, as (query, passage) pairs: ours and transformers'
+    # text-classification pipeline both take {"text", "text_pair"} and give a sigmoid score per pair.
+    query = str(options.get("query") or options.get("question") or DEFAULT_QUESTION)
+    pairs = [{"text": query, "text_pair": t} for t in ([texts] if isinstance(texts, str) else texts)]
+    outputs = pipe(pairs, batch_size=batch_size, truncation=True, max_length=max_length)
+    return outputs[0] if isinstance(texts, str) else outputs
+
+
+def _relevance(output: Any) -> str:
+    if isinstance(output, list):
+        output = output[0]
+    return "relevant" if float(output["score"]) > 0.5 else "not relevant"
+
+
+def _rank_input(tokenizer: Any, text: str, max_length: int, options: Options, tensors: str) -> Any:
+    query = str(options.get("query") or options.get("question") or DEFAULT_QUESTION)
+    return tokenizer(query, text, return_tensors=tensors, truncation="longest_first", max_length=max_length)
+
+
 # --- the drivers, named by the task registry's ``TaskSpec.bench_driver`` ----------------------------
 
 TEXT_CLASSIFICATION = BenchTask(_classify, _top_label, _single, length_aware=_classify_dataset)
@@ -140,6 +160,7 @@ TOKEN_CLASSIFICATION = BenchTask(_tag, _entities, _single)
 QUESTION_ANSWERING = BenchTask(_answer, _answer_text, _qa_input)
 ZERO_SHOT_CLASSIFICATION = BenchTask(_zero_shot, _best_label, _zero_shot_input)
 FEATURE_EXTRACTION = BenchTask(_features, _no_label, _single)
+TEXT_RANKING = BenchTask(_rank, _relevance, _rank_input)
 
 
 def bench_tasks() -> list[str]:

@@ -105,7 +105,10 @@ def _model_call(state: _State, text: str) -> Callable[[], Any]:
                 return pipe.model(**encoded)
         return torch_call
 
-    runner = pipe.runner()
+    from onnx_pipelines.session_runner import OrtRunner
+
+    # Our pipelines carry their runner; the Optimum-docs rows are plain transformers pipelines over an ORTModel.
+    runner = pipe.runner() if hasattr(pipe, "runner") else OrtRunner(pipe.model.session)
     encoded = state.task.model_input(pipe.tokenizer, text, state.max_length, state.options, "np")
     if not hasattr(runner, "feed"):  # OpenVINO: its feed conversion (a no-op for int64 inputs) is in the call
         return lambda: runner.run(encoded)

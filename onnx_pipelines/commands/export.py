@@ -40,6 +40,8 @@ MODEL_DIR is a folder holding model.onnx with its config.json and tokenizer (e.g
 examples:
   onnx-pipelines optimize ./bbc-onnx --level O2 --output ./bbc-onnx-O2
   onnx-pipelines quantize ./bbc-onnx-O2 --mode dynamic --output ./bbc-onnx-O2-int8
+  onnx-pipelines quantize ./bbc-onnx-O2 --mode dynamic --explain   # the int8 guard's numbers, nodes ranked
+  onnx-pipelines quantize ./bbc-onnx-O2 --mode dynamic-plain       # the recipe as it comes, no int8 guard
   onnx-pipelines quantize ./bbc-onnx --mode static --calibration-data train.jsonl --output ./bbc-static
 """
 
@@ -92,6 +94,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-samples", type=int, default=128, metavar="N",
                         help="calibration rows used (default: 128)")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--explain", action="store_true",
+                        help="after an int8 build: print what the int8 guard measured and the quantizable nodes "
+                        "ranked by the error each causes (which stayed fp32)")
     add_runtime_options(parser)
 
 
@@ -118,7 +123,7 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
         )
     task = named_task or infer_task(source.config())
     runtime, precision = getattr(args, "runtime", "onnxruntime"), getattr(args, "precision", None)
-    static = (quantize is not None and quantize.lower() == "static") or (runtime == "openvino" and precision == "int8")
+    static = (quantize is not None and quantize.lower().startswith("static")) or (runtime == "openvino" and precision == "int8")
     request = resolve_build_request(
         task, source, optimize=optimize, quantize=quantize, provider=args.provider, intra_op_threads=args.threads,
         runtime=runtime, precision=precision,
@@ -129,6 +134,10 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
     if args.output:
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)
+    if getattr(args, "explain", False) and request.quantize is not None:
+        from onnx_pipelines.int8_guard import artifact_sensitivity
+
+        print(artifact_sensitivity(artifact.path))
     return 0
 
 

@@ -129,6 +129,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument("--max-disagreements", type=int, default=10, metavar="N",
                      help="disagreements listed per variant (default: 10)")
     out.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
+    engine = parser.add_argument_group("engine (docs/scale.md)")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process; ray: blocks of rows on a Ray actor pool "
+                        "(pip install 'onnx-pipelines[ray]'); both give the same numbers")
+    engine.add_argument("--workers", type=int, default=1, metavar="N", help="Ray actors (--engine ray; default: 1)")
+    engine.add_argument("--cpus-per-worker", type=int, default=1, metavar="K",
+                        help="CPUs (PyTorch and ONNX Runtime threads) per Ray actor (default: 1)")
+    engine.add_argument("--address", metavar="HOST:PORT",
+                        help="Ray cluster (default: $RAY_ADDRESS; neither: a local Ray for this run)")
+    engine.add_argument("--block-rows", type=int, default=4096, metavar="N",
+                        help="rows per block: batches never mix blocks; the unit of work on Ray (default: 4096)")
     add_runtime_options(parser)
     parser.set_defaults(func=run)
 
@@ -153,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
         calibration=CalibrationSettings(method=args.calibration_method, samples=args.calibration_samples,
                                         data=args.calibration_data, split=args.calibration_split),
         provider=args.provider, intra_op_threads=args.threads, cache_dir=args.cache_dir,
-        max_disagreements=args.max_disagreements, progress=not args.quiet,
+        max_disagreements=args.max_disagreements, progress=not args.quiet, engine=args.engine,
+        workers=args.workers, cpus_per_worker=args.cpus_per_worker, address=args.address, block_rows=args.block_rows,
     )
     paths = report.write(args.report_dir, junit=args.junit)
     _print_summary(report, paths)

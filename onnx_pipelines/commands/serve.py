@@ -29,6 +29,7 @@ One endpoint per task:
   question-answering     POST /answer     {"inputs": {"question": "q", "context": "c"} | [{...}, ...], "top_k": 1}
   zero-shot-classification
                          POST /zero-shot  {"inputs": "text" | ["t1", ...], "candidate_labels": ["a", "b"]}
+  text-ranking           POST /rerank     {"query": "q", "texts": ["passage 1", ...], "return_text": false}
 Every endpoint takes "truncate": true to cut inputs longer than the model accepts (else 422).
 Also: GET /health, GET /info, GET /metrics (Prometheus), GET /docs (OpenAPI).
 

@@ -15,7 +15,7 @@ import evaluate
 
 from onnx_pipelines.errors import InvalidConfigError
 
-BUNDLED_METRICS: tuple[str, ...] = ("accuracy", "f1", "precision", "recall", "seqeval", "squad")
+BUNDLED_METRICS: tuple[str, ...] = ("accuracy", "f1", "precision", "ranking", "recall", "seqeval", "squad")
 """Metric names :func:`load_metric` serves from this package, offline."""
 
 _METRICS_DIR = Path(__file__).resolve().parent

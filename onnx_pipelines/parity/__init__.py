@@ -20,8 +20,9 @@ from onnx_pipelines.parity.adapters import (
     register_adapter,
 )
 from onnx_pipelines.parity.calibration import CalibrationSettings
-from onnx_pipelines.parity.compare import OutputComparison, compare_outputs
+from onnx_pipelines.parity.compare import OutputComparison
 from onnx_pipelines.parity.evaluator import ParityEvaluator, evaluate_parity
+from onnx_pipelines.parity.mergeable import compare_outputs
 from onnx_pipelines.parity.prepare import ParityOptions
 from onnx_pipelines.parity.report import SCHEMA_VERSION, ParityReport, VariantResult
 from onnx_pipelines.parity.thresholds import DEFAULT_THRESHOLDS, Thresholds

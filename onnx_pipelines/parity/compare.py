@@ -6,13 +6,11 @@ padding away), so two runs on the same outputs give the same numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-
-from onnx_pipelines.errors import ParityError
 
 #: Histogram of per-example max |difference|: log10 bins from 1e-10 to 1e4, a quarter decade each.
 HISTOGRAM_LOG10_RANGE: tuple[float, float] = (-10.0, 4.0)
@@ -97,66 +95,8 @@ class OutputComparison:
         return cls(**fields)
 
 
-def compare_outputs(name: str, reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], *,
-                    cosine: bool = False) -> OutputComparison:
-    """Compare one output, example by example.
-
-    Args:
-        name: The output's name, for the report.
-        reference: One array per example from the PyTorch reference.
-        candidate: One array per example from the variant, same shapes.
-        cosine: Also compute per-example cosine similarity (for vectors).
-
-    Raises:
-        ParityError: The lists differ in length, or an example's shapes differ (the variant's graph
-            does not compute the same output).
-    """
-    if len(reference) != len(candidate):
-        raise ParityError(f"Output {name!r}: {len(candidate)} variant examples for {len(reference)} reference ones.")
-    count = len(reference)
-    per_example_max = np.zeros(count)
-    per_example_rel = np.zeros(count)
-    cosines = np.zeros(count) if cosine else None
-    total_abs, total_values, nonfinite = 0.0, 0, 0
-    for i, (ref_raw, cand_raw) in enumerate(zip(reference, candidate, strict=True)):
-        ref = np.asarray(ref_raw, dtype=np.float64)
-        cand = np.asarray(cand_raw, dtype=np.float64)
-        if ref.shape != cand.shape:
-            raise ParityError(
-                f"Output {name!r} of example {i} has shape {cand.shape} in the variant but {ref.shape} in the "
-                "reference: the ONNX graph does not compute the same output."
-            )
-        bad = int(np.size(cand) - np.count_nonzero(np.isfinite(cand)))
-        nonfinite += bad
-        if bad:
-            per_example_max[i] = per_example_rel[i] = np.inf
-            if cosines is not None:
-                cosines[i] = np.nan
-            continue
-        diff = np.abs(cand - ref)
-        per_example_max[i] = float(diff.max()) if diff.size else 0.0
-        scale = float(np.abs(ref).max()) if ref.size else 0.0
-        per_example_rel[i] = per_example_max[i] / scale if scale > 0 else (0.0 if per_example_max[i] == 0 else np.inf)
-        total_abs += float(diff.sum())
-        total_values += int(diff.size)
-        if cosines is not None:
-            cosines[i] = _cosine(ref.ravel(), cand.ravel())
-    finite = nonfinite == 0
-    return OutputComparison(
-        name=name,
-        examples=count,
-        max_abs_diff=float(per_example_max.max()) if finite and count else (0.0 if finite else None),
-        mean_abs_diff=(total_abs / total_values if total_values else 0.0) if finite else None,
-        max_rel_diff=float(per_example_rel.max()) if finite and count else (0.0 if finite else None),
-        nonfinite_values=nonfinite,
-        worst_example=int(np.argmax(per_example_max)) if count else None,
-        cosine_min=float(np.min(cosines)) if cosines is not None and finite and count else None,
-        cosine_mean=float(np.mean(cosines)) if cosines is not None and finite and count else None,
-        histogram=DiffHistogram.of(per_example_max),
-    )
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of two flat vectors; two zero vectors are identical (1.0), one zero vector is not (0.0)."""
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
     if norms == 0:
         return 1.0 if not a.any() and not b.any() else 0.0

@@ -37,7 +37,7 @@ from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.length_batches import restore_order
 from onnx_pipelines.parity.adapters import AdapterContext, Predictions
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
-from onnx_pipelines.parity.compare import compare_outputs
+from onnx_pipelines.parity.mergeable import compare_outputs
 from onnx_pipelines.parity.prepare import ParityOptions, PreparedRun, check_inputs, load_rows, tokenize
 from onnx_pipelines.parity.report import Calibration, MetricResult, ParityReport, ReferenceResult, Timing, VariantResult
 from onnx_pipelines.parity.runners import run_batches
@@ -47,6 +47,9 @@ from onnx_pipelines.parity.variants import VariantSpec
 from onnx_pipelines.session_runner import ModelRunner, TorchRunner, open_runner
 
 logger = logging.getLogger(__name__)
+
+#: Engines that run the same evaluation spread over workers, by name -> dotted path of their evaluator class.
+DISTRIBUTED_ENGINES: dict[str, str] = {"ray": "onnx_pipelines.scale.parity_engine.RayParityEvaluator"}
 
 TIMING_NOTE = (
     "Timings are measured in this process, one model after another, and are indicative only; "
@@ -78,6 +81,11 @@ def evaluate_parity(
     max_disagreements: int = 10,
     progress: bool = False,
     task_options: Mapping[str, Any] | None = None,
+    engine: str = "local",
+    workers: int = 1,
+    cpus_per_worker: int = 1,
+    address: str | None = None,
+    block_rows: int = 4096,
 ) -> ParityReport:
     """Measure how far each ONNX variant of ``model`` is from the PyTorch original, on your data.
 
@@ -110,6 +118,13 @@ def evaluate_parity(
         task_options: Options of the task's adapter: ``candidate_labels`` (required), ``hypothesis_template``
             and ``multi_label`` for zero-shot classification; ``doc_stride`` and ``max_answer_len`` for
             question answering.
+        engine: ``"local"`` (this process) or ``"ray"``: blocks of rows on a Ray actor pool, each actor running
+            the reference and every variant (needs the ``[ray]`` extra; see ``docs/scale.md``). Both engines
+            give the same report numbers on the same data.
+        workers: Ray actors (``engine="ray"``).
+        cpus_per_worker: CPUs per Ray actor: its PyTorch and ONNX Runtime intra-op threads (``engine="ray"``).
+        address: The Ray cluster (default ``$RAY_ADDRESS``; neither: a local Ray for this run).
+        block_rows: Rows per block: batches never mix rows of two blocks; the unit of work on Ray.
 
     Returns:
         The report; ``report.passed`` is ``True`` when every variant met its limits.
@@ -130,8 +145,15 @@ def evaluate_parity(
         max_length=max_length, batch_size=batch_size, max_tokens=max_tokens, thresholds=thresholds,
         calibration=calibration or CalibrationSettings(), provider=provider, intra_op_threads=intra_op_threads,
         cache_dir=cache_dir, max_disagreements=max_disagreements, progress=progress,
-        task_options=dict(task_options or {}),
+        task_options=dict(task_options or {}), block_rows=block_rows,
     )
+    if engine in DISTRIBUTED_ENGINES:  # named by a dotted path: the engine builds on this module, not the reverse
+        from onnx_pipelines.tasks import load_object
+
+        engine_class = load_object(DISTRIBUTED_ENGINES[engine])
+        return engine_class(options, workers=workers, cpus_per_worker=cpus_per_worker, address=address).run()
+    if engine != "local":
+        raise InvalidConfigError(f"engine={engine!r} is not valid; use 'local' or 'ray'.")
     return ParityEvaluator(options).run()
 
 
@@ -206,14 +228,7 @@ class ParityEvaluator:
     def evaluate_variant(self, spec: VariantSpec, reference: _Reference) -> VariantResult:
         """Build, run, compare and judge one variant; failures become a failed result, not an exception."""
         adapter = self.prepared.adapter
-        if spec.variant is not None:
-            precision = variant_precision(spec.variant)
-        else:
-            assert spec.path is not None and spec.model_file is not None  # parse_variant_specs sets both
-            precision = graph_precision(spec.path / spec.model_file)
-        limits = resolve_thresholds(precision, self.options.thresholds)
         calibration = self.calibration_for(spec)
-        record = calibration[1] if calibration else None
         artifact: tuple[str, str] | None = None
         try:
             self.say(f"Building variant {spec.name}")
@@ -227,26 +242,52 @@ class ParityEvaluator:
             comparisons = [compare_outputs(o.name, [r[o.name] for r in reference.outputs],
                                            [c[o.name] for c in outputs], cosine=o.cosine) for o in adapter.compared]
         except Exception as e:  # our errors, and onnxruntime's own Exception subclasses (Fail, InvalidGraph ...)
-            message = f"{type(e).__name__}: {e}"
-            logger.warning("Variant %s failed: %s", spec.name, message)
-            check = Check("build", False, None, None, f"could not build or run: {message}")
-            return VariantResult(spec.name, precision, artifact[0] if artifact else None,
-                                 artifact[1] if artifact else None, [], None, 0, [], None, record, limits, [check],
-                                 [], message)
+            return self.failed(spec, f"{type(e).__name__}: {e}", artifact)
         finally:
             gc.collect()
-        predictions = adapter.predict(outputs, self.ctx)
+        return self.judge(spec, comparisons, adapter.predict(outputs, self.ctx), timing, reference, artifact)
+
+    def judge(self, spec: VariantSpec, comparisons: list[Any], predictions: Predictions | None, timing: Timing,
+              reference: _Reference, artifact: tuple[str, str]) -> VariantResult:
+        """Agreement, metrics, worst disagreements and checks of a variant that ran (shared by every engine)."""
+        adapter = self.prepared.adapter
+        precision = self.precision(spec)
+        limits = resolve_thresholds(precision, self.options.thresholds)
+        calibration = self.calibration_for(spec)
+        record = calibration[1] if calibration else None
         share, disagreeing = agreement(reference.predictions, predictions)
         values = metric_values(adapter.metrics, self._metric_modules, predictions, reference.gold)
         metrics = [MetricResult(name, value, reference.result.metrics[name],
                                 round((value - reference.result.metrics[name]) * 100, 6))
                    for name, value in values.items()]
+        checks = build_checks(comparisons, share, metrics, limits)  # the gold metrics gate, not the measures below
+        if reference.predictions is not None and predictions is not None:
+            metrics += [MetricResult(name, value, 1.0, round((value - 1.0) * 100, 6))
+                        for name, value in adapter.compare_predictions(reference.predictions, predictions).items()]
         listed = []
         if disagreeing and reference.predictions is not None and predictions is not None:
             listed = worst_disagreements(disagreeing, reference.predictions, predictions, reference.gold, adapter,
                                          self.prepared.row_data, self.ctx, self.options.max_disagreements)
         return VariantResult(spec.name, precision, artifact[0], artifact[1], comparisons, share, len(disagreeing),
-                             metrics, timing, record, limits, build_checks(comparisons, share, metrics, limits), listed)
+                             metrics, timing, record, limits, checks, listed)
+
+    @staticmethod
+    def precision(spec: VariantSpec) -> str:
+        """The variant's precision class (``fp32``, ``int8`` ...), from its recipe or its graph."""
+        if spec.variant is not None:
+            return variant_precision(spec.variant)
+        assert spec.path is not None and spec.model_file is not None  # parse_variant_specs sets both
+        return graph_precision(spec.path / spec.model_file)
+
+    def failed(self, spec: VariantSpec, message: str, artifact: tuple[str, str] | None = None) -> VariantResult:
+        """The result of a variant that could not be built or run."""
+        precision = self.precision(spec)
+        calibration = self.calibration_for(spec) if spec.variant is not None else None
+        logger.warning("Variant %s failed: %s", spec.name, message)
+        check = Check("build", False, None, None, f"could not build or run: {message}")
+        return VariantResult(spec.name, precision, artifact[0] if artifact else None, artifact[1] if artifact else None,
+                             [], None, 0, [], None, calibration[1] if calibration else None,
+                             resolve_thresholds(precision, self.options.thresholds), [check], [], message)
 
     def calibration_for(self, spec: VariantSpec) -> tuple[list[str], Calibration] | None:
         """Calibration texts for static-int8 variants, chosen once per run."""
@@ -317,7 +358,8 @@ class ParityEvaluator:
             },
             settings={"max_length": self.ctx.max_length, "batch_size": options.batch_size,
                       "max_tokens": options.max_tokens, "provider": run.provider,
-                      "intra_op_threads": options.intra_op_threads, "seed": options.seed},
+                      "intra_op_threads": options.intra_op_threads, "seed": options.seed,
+                      "block_rows": options.block_rows, **self.engine_settings()},
             reference=reference.result,
             variants=results,
             primary_metric=adapter.metrics[0].name if reference.gold is not None and adapter.metrics else None,
@@ -325,6 +367,10 @@ class ParityEvaluator:
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             tool_version=__version__,
         )
+
+    def engine_settings(self) -> dict[str, Any]:
+        """How the models were run, for the report's settings (the Ray engine adds its pool)."""
+        return {"engine": "local", "workers": 1, "cpus_per_worker": None}
 
     def say(self, message: str) -> None:
         """A step message: logged, and shown on stderr when progress is on."""

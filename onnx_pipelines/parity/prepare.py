@@ -48,9 +48,11 @@ class ParityOptions:
     max_disagreements: int = 10
     progress: bool = False
     task_options: Mapping[str, Any] = field(default_factory=dict)
+    block_rows: int = 4096
 
     def __post_init__(self) -> None:
-        for name, low in (("batch_size", 1), ("max_tokens", 1), ("max_disagreements", 0), ("seed", 0)):
+        for name, low in (("batch_size", 1), ("max_tokens", 1), ("max_disagreements", 0), ("seed", 0),
+                          ("block_rows", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidConfigError(f"{name}={value!r} is not valid: pass an integer >= {low}.")
@@ -170,13 +172,27 @@ def load_rows(run: PreparedRun, options: ParityOptions) -> None:
 
 
 def tokenize(run: PreparedRun, options: ParityOptions) -> None:
-    """Tokenize every row once into length-sorted batches, shared by the reference and all variants."""
+    """Tokenize every row once into length-sorted batches, shared by the reference and all variants.
+
+    Batches are cut inside consecutive blocks of ``options.block_rows`` rows, as the Ray engine cuts its
+    work, so both engines feed every model the same batches (int8 outputs depend on a row's batch mates).
+    """
     assert run.ctx is not None  # load_rows sets it
-    lengths = run.adapter.lengths(run.row_data, run.ctx)
-    run.batch_indices = length_sorted_batches(lengths, max_batch_size=options.batch_size,
-                                              max_tokens=options.max_tokens)
-    run.batches = [
-        run.adapter.encode({key: [values[i] for i in indices] for key, values in run.row_data.items()}, run.ctx)
-        for indices in run.batch_indices
-    ]
-    run.truncated = sum(length >= run.ctx.max_length for length in lengths)
+    run.batch_indices, run.batches, run.truncated = [], [], 0
+    total = len(next(iter(run.row_data.values()), []))
+    for start in range(0, total, options.block_rows):
+        block = {key: values[start:start + options.block_rows] for key, values in run.row_data.items()}
+        indices, batches, lengths = block_batches(run.adapter, block, run.ctx, options)
+        run.batch_indices += [[start + i for i in batch] for batch in indices]
+        run.batches += batches
+        run.truncated += sum(length >= run.ctx.max_length for length in lengths)
+
+
+def block_batches(adapter: TaskAdapter, rows: Mapping[str, Sequence[Any]], ctx: AdapterContext,
+                  options: ParityOptions) -> tuple[list[list[int]], list[dict[str, np.ndarray]], list[int]]:
+    """One block's length-sorted batches: ``(row indices in the block, encoded batches, row lengths)``."""
+    lengths = adapter.lengths(rows, ctx)
+    indices = length_sorted_batches(lengths, max_batch_size=options.batch_size, max_tokens=options.max_tokens)
+    batches = [adapter.encode({key: [values[i] for i in batch] for key, values in rows.items()}, ctx)
+               for batch in indices]
+    return indices, batches, lengths

@@ -20,7 +20,7 @@ from onnx_pipelines.parity.thresholds import Check, Thresholds
 _Results = TypeVar("_Results", bound="ParityResults")
 
 #: Bumped in the minor place for added fields, in the major place for renamed or removed ones.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True)

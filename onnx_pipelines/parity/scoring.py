@@ -31,7 +31,8 @@ def metric_values(specs: Sequence[MetricSpec], modules: Mapping[str, Any], predi
         return {}
     values = {}
     for spec in specs:
-        result = modules[spec.metric].compute(predictions=list(predictions.labels), references=list(references),
+        scored = predictions.details if spec.on_details and predictions.details is not None else predictions.labels
+        result = modules[spec.metric].compute(predictions=list(scored), references=list(references),
                                               **dict(spec.kwargs))
         values[spec.name] = float(result[spec.key]) * spec.scale
     return values

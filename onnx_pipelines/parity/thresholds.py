@@ -27,6 +27,7 @@ from typing import Any
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.graph_info import QUANTIZED_OPS
+from onnx_pipelines.guard_bounds import INT8_GUARD_BOUNDS, GuardBound  # noqa: F401  (the int8 guard's table)
 from onnx_pipelines.tolerances import ATOL_BY_PRECISION, OPTIMIZATION_PRECISION
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp32-approx", "fp16", "bf16", "int8")
@@ -72,6 +73,10 @@ DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
     "bf16": Thresholds(atol=ATOL_BY_PRECISION["bf16"], min_agreement=0.99, max_metric_drop=0.5),
     "int8": Thresholds(atol=None, min_agreement=0.97, max_metric_drop=1.0),
 }
+
+
+# INT8_GUARD_BOUNDS (imported above): the int8 guard's bounds per task (build time, int8 graph vs its fp32
+# parent). The table lives in onnx_pipelines/guard_bounds.py so the build chain never imports the parity package.
 
 
 def variant_precision(variant: Variant) -> str:

@@ -7,6 +7,7 @@ so an exported all-MiniLM-L6-v2 gives the vectors ``SentenceTransformer.encode``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from transformers import Pipeline
 from onnx_pipelines.errors import InvalidModelError
 from onnx_pipelines.pipelines.base import OnnxPipelineMixin
 from onnx_pipelines.pipelines.inputs import Encoded, normalize_texts, pad_encoded
+from onnx_pipelines.pipelines.sentence_modules import DenseLayer, read_modules
 
 POOLING_MODES: tuple[str, ...] = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
 
@@ -32,11 +34,13 @@ class PoolingConfig:
         normalize: L2-normalize the pooled vector.
         max_seq_length: Tokens kept per text (sentence-transformers' ``max_seq_length``), ``None`` for
             the tokenizer's limit.
+        dense: ``Dense`` modules applied after pooling, before normalization.
     """
 
     mode: str = "mean"
     normalize: bool = False
     max_seq_length: int | None = None
+    dense: tuple[DenseLayer, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in POOLING_MODES:
@@ -44,40 +48,18 @@ class PoolingConfig:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> PoolingConfig:
-        """Read the sentence-transformers files of ``folder``; mean pooling without them."""
+        """Read the sentence-transformers files of ``folder``; mean pooling without them.
+
+        Raises:
+            InvalidModelError: For modules the pipeline cannot reproduce (see :mod:`.sentence_modules`).
+        """
         folder = Path(folder)
-        modules_file = folder / "modules.json"
-        if not modules_file.is_file():
-            return cls()
-        modules = json.loads(modules_file.read_text())
-        mode, normalize = "mean", False
-        for module in modules:
-            kind = str(module.get("type", ""))
-            if kind.endswith("Pooling"):
-                mode = _pooling_mode(folder / module.get("path", "1_Pooling") / "config.json")
-            elif kind.endswith("Normalize"):
-                normalize = True
+        modules = read_modules(folder)
         max_len = None
         bert_config = folder / "sentence_bert_config.json"
         if bert_config.is_file():
             max_len = json.loads(bert_config.read_text()).get("max_seq_length")
-        return cls(mode=mode, normalize=normalize, max_seq_length=max_len)
-
-
-def _pooling_mode(config_path: Path) -> str:
-    if not config_path.is_file():
-        return "mean"
-    config = json.loads(config_path.read_text())
-    for key, mode in (
-        ("pooling_mode_cls_token", "cls"),
-        ("pooling_mode_mean_tokens", "mean"),
-        ("pooling_mode_max_tokens", "max"),
-        ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"),
-        ("pooling_mode_lasttoken", "lasttoken"),
-    ):
-        if config.get(key):
-            return mode
-    raise InvalidModelError(f"{config_path} enables no pooling mode this library supports ({POOLING_MODES}).")
+        return cls(mode=modules.pooling, normalize=modules.normalize, max_seq_length=max_len, dense=modules.dense)
 
 
 def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, config: PoolingConfig) -> torch.Tensor:
@@ -94,6 +76,8 @@ def pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor, config: P
         summed = (token_embeddings * mask).sum(dim=1)
         counts = mask.sum(dim=1).clamp(min=1e-9)
         pooled = summed / (counts.sqrt() if config.mode == "mean_sqrt_len" else counts)
+    for layer in config.dense:
+        pooled = layer(pooled)
     if config.normalize:
         pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
     return pooled
@@ -159,7 +143,7 @@ class SentenceEmbeddingPipeline(OnnxPipelineMixin, Pipeline):
         return {"token_embeddings": outputs.last_hidden_state, "attention_mask": model_inputs["attention_mask"]}
 
     def postprocess(self, model_outputs: Any, normalize: bool | None = None, **_: Any) -> Any:  # type: ignore[override]
-        config = self.pooling if normalize is None else PoolingConfig(self.pooling.mode, normalize)
+        config = self.pooling if normalize is None else dataclasses.replace(self.pooling, normalize=normalize)
         vector = pool(model_outputs["token_embeddings"], model_outputs["attention_mask"], config)
         return vector[0].float().numpy()
 

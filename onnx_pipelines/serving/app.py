@@ -1,4 +1,9 @@
-"""The FastAPI app: one task endpoint from the task table, plus /health, /info, /metrics and docs."""
+"""The FastAPI app: one task endpoint from the task table, plus /health, /info, /metrics and docs.
+
+The TEI extras (``POST /``, ``/similarity``, ``/tokenize``, ``/decode``) are added by
+:mod:`onnx_pipelines.serving.tei_routes`, the OpenAI-compatible ones by
+:mod:`onnx_pipelines.serving.openai_routes`.
+"""
 
 # No `from __future__ import annotations` here: FastAPI reads the task endpoint's body annotation,
 # which is a class chosen at runtime from the task table, and a string could not be resolved.
@@ -18,16 +23,20 @@ from onnx_pipelines.errors import OnnxPipelinesError
 from onnx_pipelines.serving.batcher import Batcher
 from onnx_pipelines.serving.metrics import ServingMetrics
 from onnx_pipelines.serving.middleware import MetricsMiddleware, PayloadLimitMiddleware
+from onnx_pipelines.serving.openai_routes import OPENAI_PATHS, add_openai_routes
 from onnx_pipelines.serving.responses import (
     TASK_ERROR_RESPONSES,
     error_response,
     install_error_handlers,
     json_response,
 )
-from onnx_pipelines.serving.schemas import ErrorResponse, HealthResponse, InfoResponse, TaskRequest
+from onnx_pipelines.serving.schemas import ErrorResponse, HealthResponse, InfoResponse
+from onnx_pipelines.serving.served import ServedTask
 from onnx_pipelines.serving.settings import ServingSettings
-from onnx_pipelines.serving.tasks import Endpoint, check_items, get_endpoint
+from onnx_pipelines.serving.tasks import get_endpoint
+from onnx_pipelines.serving.tei_routes import TEI_PATHS, add_tei_routes
 from onnx_pipelines.serving.tokens import TokenCounter
+from onnx_pipelines.tasks import get_task
 from onnx_pipelines.versions import library_versions
 
 #: A pipeline call that succeeded this recently proves health without running the probe again.
@@ -97,9 +106,12 @@ def create_app_from_pipeline(
     )
     install_error_handlers(app)
     app.add_middleware(PayloadLimitMiddleware, max_bytes=settings.max_payload_bytes)
-    paths = (spec.path, "/health", "/info", "/metrics", "/docs", "/openapi.json")
+    paths = (spec.path, "/health", "/info", "/metrics", "/docs", "/openapi.json", *TEI_PATHS, *OPENAI_PATHS)
     app.add_middleware(MetricsMiddleware, metrics=metrics, paths=paths)  # outermost: counts 413s too
-    _add_task_route(app, task, spec, settings, counter, batcher, metrics)
+    served = ServedTask(get_task(task).name, spec, pipeline, model_name, settings, counter, batcher)
+    _add_task_route(app, served, metrics)
+    add_tei_routes(app, served)
+    add_openai_routes(app, served)
 
     @app.get("/health", response_model=HealthResponse, responses={503: {"model": ErrorResponse}})
     async def health() -> Response:
@@ -118,9 +130,11 @@ def create_app_from_pipeline(
                 return error_response(503, "The model fails; the server log has the details.", "unhealthy")
         return json_response({"status": "ok"})
 
+    app.get("/", include_in_schema=False)(health)  # TEI answers GET / with its health check
+
     info = InfoResponse(
         model=model_name,
-        task=task,
+        task=served.task,  # the registry name, also when started with an alias
         variant=variant,
         endpoint=spec.path,
         labels=_labels(pipeline) if spec.labelled else None,
@@ -142,22 +156,15 @@ def create_app_from_pipeline(
     return app
 
 
-def _add_task_route(
-    app: FastAPI,
-    task: str,
-    spec: Endpoint,
-    settings: ServingSettings,
-    counter: TokenCounter,
-    batcher: Batcher,
-    metrics: ServingMetrics,
-) -> None:
+def _add_task_route(app: FastAPI, served: ServedTask, metrics: ServingMetrics) -> None:
+    spec = served.spec
     request_model = spec.request_model
     in_progress = metrics.in_progress.labels(endpoint=spec.path)
 
     async def handle(body: request_model) -> Response:  # type: ignore[valid-type]
         in_progress.inc()
         try:
-            return await _answer(body, spec, settings, counter, batcher)
+            return await served.respond(body)
         finally:
             in_progress.dec()
 
@@ -166,19 +173,8 @@ def _add_task_route(
         summary=spec.summary,
         response_model=spec.response_model,
         responses=TASK_ERROR_RESPONSES,
-        name=task,
+        name=served.task,
     )(handle)
-
-
-async def _answer(
-    body: TaskRequest, spec: Endpoint, settings: ServingSettings, counter: TokenCounter, batcher: Batcher
-) -> Response:
-    items = spec.to_items(body)
-    check_items(items, settings.max_input_items)
-    batcher.check_capacity()  # refuse before tokenizing when the queue is already full
-    items, costs = await asyncio.to_thread(counter.encode, items, truncate=body.truncate)
-    outputs = await batcher.submit(items, costs)
-    return await asyncio.to_thread(lambda: json_response(spec.shape(body, outputs)))
 
 
 def _labels(pipeline: Any) -> list[str] | None:

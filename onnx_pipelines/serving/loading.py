@@ -55,6 +55,34 @@ class SentenceTransformerPipeline:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class CrossEncoderPipeline:
+    """A sentence-transformers ``CrossEncoder`` behind the ``text-ranking`` serving contract (PyTorch baseline).
+
+    ``pipe.predict(pairs, batch_size=..., raw_scores=...)`` returns one float32 score per pair, as
+    :meth:`~onnx_pipelines.pipelines.text_ranking.OnnxTextRankingPipeline.predict` does.
+
+    Args:
+        model_path: Local cross-encoder folder.
+    """
+
+    def __init__(self, model_path: str | Path) -> None:
+        from sentence_transformers import CrossEncoder
+
+        self._model = CrossEncoder(str(model_path), device="cpu")
+        self.tokenizer = self._model.tokenizer
+        self.model = self._model.model
+        #: Tokens kept per pair; CrossEncoder always truncates there.
+        self.max_seq_length: int = int(self._model.max_length)
+
+    def predict(self, pairs: list[tuple[str, str]], *, batch_size: int = 32, raw_scores: bool = False) -> np.ndarray:
+        import torch
+
+        activation = torch.nn.Identity() if raw_scores else None
+        scores = self._model.predict(list(pairs), batch_size=batch_size, activation_fn=activation,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(scores, dtype=np.float32).reshape(len(pairs))
+
+
 def pytorch_pipeline(task: str, model: str | Path) -> Any:
     """Return the PyTorch pipeline of ``task`` for a local model folder.
 
@@ -67,6 +95,8 @@ def pytorch_pipeline(task: str, model: str | Path) -> Any:
         raise ModelNotFoundError(f"Model folder {str(model)!r} does not exist; pass a local model folder.")
     if task == "sentence-embeddings":
         return SentenceTransformerPipeline(model)
+    if task == "text-ranking":
+        return CrossEncoderPipeline(model)
     from transformers import pipeline
 
     return pipeline(task, model=str(model), device="cpu")  # type: ignore[call-overload]  # task checked above

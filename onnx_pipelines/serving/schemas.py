@@ -7,7 +7,8 @@ Only pydantic is imported here: the Azure ML scoring script reuses these models 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -19,8 +20,11 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from onnx_pipelines.serving.parameters import PROMPT_NAME, TRUNCATION_DIRECTION, Fixed, fold_parameters
 
 #: One input: a text, or a ``[text, text_pair]`` pair (for cross-encoders and NLI-style classifiers).
 TextOrPair = StrictStr | tuple[StrictStr, StrictStr]
@@ -57,10 +61,29 @@ def _validate_inputs(value: Any, handler: ValidatorFunctionWrapHandler, pairs: b
     )
 
 
-class TaskRequest(BaseModel):
-    """Fields every task endpoint accepts."""
+class Body(BaseModel):
+    """A request body: unknown fields refused, Hugging Face ``parameters`` folded in (see ``compat_options``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    #: What ``parameters`` may hold and what each option becomes (:mod:`onnx_pipelines.serving.parameters`).
+    compat_options: ClassVar[Mapping[str, str | Fixed]] = {}
+    #: Answer a single text sent with ``parameters`` as a list of one (the Inference API's shape).
+    wrap_single_with_parameters: ClassVar[bool] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_parameters(cls, data: Any) -> Any:
+        return fold_parameters(data, cls.compat_options, wrap_single=cls.wrap_single_with_parameters)
+
+
+class TaskRequest(Body):
+    """Fields every task endpoint accepts."""
+
+    compat_options: ClassVar[Mapping[str, str | Fixed]] = {
+        "truncate": "truncate",
+        "truncation_direction": TRUNCATION_DIRECTION,
+    }
 
     truncate: StrictBool = Field(
         False,
@@ -70,6 +93,16 @@ class TaskRequest(BaseModel):
 
 class PredictRequest(TaskRequest):
     """``POST /predict`` (text-classification)."""
+
+    compat_options: ClassVar[Mapping[str, str | Fixed]] = {
+        **TaskRequest.compat_options,
+        "top_k": "top_k",
+        "function_to_apply": Fixed(
+            (None,), "the server answers with the model's own activation (softmax, or sigmoid for multi-label)"
+        ),
+        "raw_scores": Fixed((False,), "the server answers with probabilities, not logits"),
+    }
+    wrap_single_with_parameters: ClassVar[bool] = True
 
     inputs: StrictStr | list[TextOrPair] = Field(
         description="A text, a list of texts, or a list of [text, text_pair] pairs.",
@@ -102,6 +135,10 @@ class TextsRequest(TaskRequest):
 class EmbedRequest(TextsRequest):
     """``POST /embed`` (sentence-embeddings)."""
 
+    compat_options: ClassVar[Mapping[str, str | Fixed]] = {
+        **TaskRequest.compat_options, "normalize": "normalize", "prompt_name": PROMPT_NAME,
+    }
+
     normalize: StrictBool = Field(
         True,
         description=(
@@ -109,6 +146,23 @@ class EmbedRequest(TextsRequest):
             "normalized when its sentence-transformers config ends with a Normalize module."
         ),
     )
+
+
+class EntitiesRequest(TextsRequest):
+    """``POST /ner`` (token-classification)."""
+
+    compat_options: ClassVar[Mapping[str, str | Fixed]] = {
+        **TaskRequest.compat_options,
+        "aggregation_strategy": Fixed(("simple",), 'sub-words are grouped into words with "simple"'),
+        "ignore_labels": Fixed((None, ["O"]), 'the server leaves out the "O" (outside) label only'),
+        "stride": Fixed((None,), "texts over the model's length are refused (or cut with truncate), not windowed"),
+    }
+
+
+class TokenVectorsRequest(TextsRequest):
+    """``POST /embed_all`` (feature-extraction)."""
+
+    compat_options: ClassVar[Mapping[str, str | Fixed]] = {**TaskRequest.compat_options, "prompt_name": PROMPT_NAME}
 
 
 class QuestionContext(BaseModel):
@@ -147,6 +201,23 @@ class ZeroShotRequest(TextsRequest):
     multi_label: StrictBool = Field(
         False, description="Score each label on its own (entailment vs contradiction) instead of across labels."
     )
+
+
+class RerankRequest(TaskRequest):
+    """``POST /rerank`` (text-ranking): the texts ordered by relevance to the query."""
+
+    query: StrictStr = Field(examples=["What is Deep Learning?"])
+    texts: list[StrictStr] = Field(description="The passages to order.", examples=[["Deep Learning is ..."]])
+    raw_scores: StrictBool = Field(False, description="Answer the relevance logits instead of their sigmoid.")
+    return_text: StrictBool = Field(False, description="Add each passage's text to its entry.")
+
+
+class Rank(BaseModel):
+    """One passage of a reranking: its position in ``texts``, its score, and its text when asked for."""
+
+    index: int
+    score: float
+    text: str | None = None
 
 
 class Answer(BaseModel):

@@ -24,11 +24,15 @@ from onnx_pipelines.serving.schemas import (
     Answer,
     AnswerRequest,
     EmbedRequest,
+    EntitiesRequest,
     Entity,
     LabelScore,
     PredictRequest,
+    Rank,
+    RerankRequest,
     TaskRequest,
     TextsRequest,
+    TokenVectorsRequest,
     ZeroShotRequest,
 )
 from onnx_pipelines.tasks import TASKS, get_task, load_object
@@ -266,6 +270,40 @@ def _shape_zero_shot(request: ZeroShotRequest, outputs: list[Any]) -> Any:
     return _one_or_many(request, per_input)
 
 
+# --- text-ranking ----------------------------------------------------------------------------------
+
+
+def _rerank_items(request: RerankRequest) -> list[Item]:
+    if not request.texts:
+        raise InvalidInputError("`texts` is empty: send at least one passage to rank.")
+    if not request.query.strip():
+        raise InvalidInputError("`query` is empty: send the query the texts are ranked for.")
+    for i, text in enumerate(request.texts):
+        if not text.strip():
+            raise InvalidInputError(f"`texts[{i}]` is empty: every passage must contain some non-space text.")
+    return [Item(request.query, text) for text in request.texts]
+
+
+def _rerank(pipe: Any, items: list[Item]) -> Sequence[Any]:
+    # Raw logits: each request applies (or not) the sigmoid itself, so raw and plain requests share batches.
+    pairs = [(item.text, item.text_pair or "") for item in items]
+    return pipe.predict(pairs, batch_size=len(pairs), raw_scores=True).tolist()  # type: ignore[no-any-return]
+
+
+def _shape_ranks(request: RerankRequest, outputs: list[Any]) -> Any:
+    from onnx_pipelines.pipelines.text_ranking import sigmoid
+
+    raw = np.asarray(outputs, dtype=np.float32)
+    scores = raw if request.raw_scores else sigmoid(raw)
+    ranked = []
+    for index in np.argsort(-scores, kind="stable"):  # best first; ties keep the texts' order
+        entry: dict[str, Any] = {"index": int(index), "score": float(scores[index])}
+        if request.return_text:
+            entry["text"] = request.texts[index]
+        ranked.append(entry)
+    return ranked
+
+
 # --- the endpoints, named by the task registry's ``TaskSpec.endpoint`` ------------------------------
 
 TEXT_CLASSIFICATION = Endpoint(
@@ -290,7 +328,7 @@ SENTENCE_EMBEDDINGS = Endpoint(
 TOKEN_CLASSIFICATION = Endpoint(
     path="/ner",
     summary="Named entities per text, sub-words grouped into words.",
-    request_model=TextsRequest,
+    request_model=EntitiesRequest,
     response_model=list[Entity] | list[list[Entity]],
     call=_tag,
     shape=_shape_entities,
@@ -300,7 +338,7 @@ TOKEN_CLASSIFICATION = Endpoint(
 FEATURE_EXTRACTION = Endpoint(
     path="/embed_all",
     summary="One vector per token per text (the last hidden state).",
-    request_model=TextsRequest,
+    request_model=TokenVectorsRequest,
     response_model=list[list[list[float]]],
     call=_token_vectors,
     shape=_shape_token_vectors,
@@ -327,6 +365,18 @@ ZERO_SHOT_CLASSIFICATION = Endpoint(
     probe=Item("health check", None, (("candidate_labels", ("ok",)),
                                       ("hypothesis_template", "This example is {}."),
                                       ("multi_label", False))),
+)
+
+
+TEXT_RANKING = Endpoint(
+    path="/rerank",
+    summary="The texts ordered by relevance to the query (cross-encoder scores), best first.",
+    request_model=RerankRequest,
+    response_model=list[Rank],
+    call=_rerank,
+    shape=_shape_ranks,
+    to_items=_rerank_items,
+    probe=Item("health check", "The health of the server is checked."),
 )
 
 

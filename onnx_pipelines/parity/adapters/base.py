@@ -58,6 +58,8 @@ class MetricSpec:
         key: The key of the value in the dict ``compute`` returns.
         kwargs: Extra arguments of ``compute`` (``{"average": "macro"}``).
         scale: Multiplier that brings the value to 0-1 (``squad`` reports percentages: ``0.01``).
+        on_details: Score :attr:`Predictions.details` instead of the labels (a reranker's scores of every
+            candidate, for NDCG and MRR).
     """
 
     name: str
@@ -65,6 +67,7 @@ class MetricSpec:
     key: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     scale: float = 1.0
+    on_details: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,14 @@ class Predictions:
             evaluator ranks disagreements by the *reference's* margin: a variant that contradicts a
             confident reference is the worst case.
         scores: Per example, the score of the predicted label (a probability where the task has one).
+        details: Per example, what a metric needs beyond the label (``MetricSpec.on_details``), e.g. the
+            score of every candidate of a query; ``None`` when no metric needs more.
     """
 
     labels: list[Any]
     margins: np.ndarray
     scores: np.ndarray
+    details: list[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,14 @@ class TaskAdapter:
     def predict(self, outputs: Sequence[Mapping[str, np.ndarray]], ctx: AdapterContext) -> Predictions | None:
         """Predictions from per-example outputs (``None`` when the task has no discrete prediction)."""
         raise NotImplementedError
+
+    def compare_predictions(self, reference: Predictions, candidate: Predictions) -> dict[str, float]:
+        """Measures of a variant's predictions against the reference's beyond label agreement (0-1, 1 = same).
+
+        Reported with the task metrics, next to the reference's own value of 1 (e.g. a reranker's
+        Kendall tau between the two orders of each query). None by default.
+        """
+        return {}
 
     def references(self, dataset: Any, ctx: AdapterContext) -> list[Any] | None:
         """Gold labels of the evaluated rows (a ``datasets.Dataset``) in the form :meth:`predict` returns.

@@ -1,0 +1,297 @@
+"""The int8 guard: an int8 build is compared with its fp32 parent on real text before it is cached.
+
+The quantize step of the build chain (:mod:`onnx_pipelines.artifacts`) calls :func:`guard_int8_build` on
+the graph it just quantized. The guard runs the fp32 parent and the int8 graph on the same fixed batches
+(:mod:`onnx_pipelines.guard_measures`) and compares their answers in the task's own measure against the
+task's bound (:data:`~onnx_pipelines.parity.thresholds.INT8_GUARD_BOUNDS`). When the plain recipe misses,
+the quantizable nodes are ranked by the damage each does alone (:mod:`onnx_pipelines.sensitivity`), the
+fewest/cheapest are kept in fp32 (:mod:`onnx_pipelines.mixed_precision`), the graph is quantized again
+for real and measured again. When no fallback set within :data:`MAX_FP32_MAC_FRACTION` passes, the build
+raises :class:`~onnx_pipelines.errors.QuantizationAccuracyError` with the numbers and the ways out.
+
+What the guard measured (and which nodes stayed fp32) goes into the step's ``manifest.json`` under
+``"int8_guard"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onnx_pipelines.errors import QuantizationAccuracyError
+from onnx_pipelines.guard_bounds import GuardBound, bound_for
+from onnx_pipelines.guard_measures import GuardInputs, Measurement, guard_inputs, measure, run_graph
+from onnx_pipelines.guard_texts import GUARD_TEXTS_VERSION
+from onnx_pipelines.mixed_precision import fp32_mac_fraction, plan_fallback
+from onnx_pipelines.sensitivity import NodeSensitivity, Probe, QuantizableNode, rank_nodes, sensitivity_table
+from onnx_pipelines.tasks import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+#: Version of the guard's procedure (texts, batching, measures, search); part of the quantize step's cache key.
+GUARD_VERSION = 1
+#: A repair may keep at most this share of the quantizable MACs in fp32; past it int8 no longer pays.
+MAX_FP32_MAC_FRACTION = 0.75
+#: Real quantizer runs a repair may spend after the plain build.
+MAX_REPAIR_BUILDS = 3
+
+#: Re-quantize with the given nodes left in fp32; returns the new int8 graph's path.
+Requantize = Callable[[Sequence[str]], Path]
+
+
+def guard_key(settings: Any, task: TaskSpec) -> dict[str, Any] | bool:
+    """What the guard adds to the quantize step's cache key (``False`` for the plain recipe): a changed
+    procedure, text set, bound or fallback limit builds (and guards) the int8 graph again."""
+    if not getattr(settings, "guard", True):
+        return False
+    return {"version": GUARD_VERSION, "texts": GUARD_TEXTS_VERSION, "max_fp32_macs": MAX_FP32_MAC_FRACTION,
+            "bound": bound_for(task).to_dict()}
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """What the guard measured on one int8 build.
+
+    Attributes:
+        task: The task name.
+        bound: The bound the build was held to.
+        rows: Rows compared; ``source`` says whose texts, ``batching`` how they were batched.
+        plain: The plain recipe's measurement.
+        final: The measurement of the graph that was kept (``plain`` when it passed).
+        fp32_nodes: Nodes kept in fp32 (empty when the plain recipe passed).
+        fp32_mac_fraction: Their share of the quantizable MACs per token.
+        seconds: Wall time the guard added to the build (measuring, ranking, re-quantizing).
+        repair_builds: Real quantizer runs the repair took.
+        sensitivity: The ranked nodes (only when a repair ran).
+        simulated_plain: The probe's measurement with every node quantized (how well it simulates).
+    """
+
+    task: str
+    bound: GuardBound
+    rows: int
+    source: str
+    batching: str
+    plain: Measurement
+    final: Measurement
+    fp32_nodes: tuple[str, ...] = ()
+    fp32_mac_fraction: float = 0.0
+    seconds: float = 0.0
+    repair_builds: int = 0
+    sensitivity: tuple[NodeSensitivity, ...] = field(default_factory=tuple)
+    simulated_plain: Measurement | None = None
+
+    @property
+    def repaired(self) -> bool:
+        return bool(self.fp32_nodes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": GUARD_VERSION,
+            "task": self.task,
+            "bound": self.bound.to_dict(),
+            "rows": self.rows,
+            "source": self.source,
+            "batching": self.batching,
+            "plain": self.plain.to_dict(),
+            "final": self.final.to_dict(),
+            "passed": self.final.passed,
+            "fp32_nodes": list(self.fp32_nodes),
+            "fp32_mac_fraction": self.fp32_mac_fraction,
+            "seconds": round(self.seconds, 3),
+            "repair_builds": self.repair_builds,
+            "sensitivity": [s.to_dict() for s in self.sensitivity],
+            "simulated_plain": self.simulated_plain.to_dict() if self.simulated_plain else None,
+        }
+
+    def summary(self) -> str:
+        """One line for logs and ``inspect``."""
+        head = f"int8 guard ({self.bound.measure}, {self.rows} {self.source}): plain {self.plain.summary()}"
+        if not self.repaired:
+            return f"{head} -> passed as built ({self.seconds:.1f} s)"
+        return (f"{head} -> repaired with {len(self.fp32_nodes)} node(s) in fp32 "
+                f"({self.fp32_mac_fraction:.0%} of the quantizable MACs): {self.final.summary()} "
+                f"({self.seconds:.1f} s)")
+
+
+class GuardSession:
+    """The fp32 parent's outputs on the guard batches, and how to measure any graph against them.
+
+    Args:
+        task: The task.
+        parent_model: The fp32 parent graph.
+        folder: A folder with the tokenizer and config (and sentence-transformers pooling files).
+        calibration_batches: The user's tokenized calibration rows, when given.
+        bound: Override of the task's bound.
+    """
+
+    def __init__(self, task: TaskSpec, parent_model: Path, folder: Path,
+                 calibration_batches: Sequence[dict[str, Any]] | None = None,
+                 bound: GuardBound | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        self.task = task
+        self.folder = folder
+        self.parent_model = parent_model
+        self.bound = bound or bound_for(task)
+        self.inputs: GuardInputs = guard_inputs(AutoTokenizer.from_pretrained(folder), task, calibration_batches)
+        self.reference = run_graph(_session(parent_model), self.inputs, task.output_names)
+
+    def measure_outputs(self, outputs: Sequence[dict[str, Any]]) -> Measurement:
+        return measure(self.task, self.bound, self.reference, outputs, self.inputs, folder=self.folder)
+
+    def measure_graph(self, model_path: Path) -> Measurement:
+        return self.measure_outputs(run_graph(_session(model_path), self.inputs, self.task.output_names))
+
+    def rank(self, settings: Any) -> tuple[Probe, list[NodeSensitivity], Callable[[set[str]], Measurement]]:
+        """Build the probe for ``settings`` and rank its nodes; also return the probe's evaluate function."""
+        config = settings.config
+        probe = Probe(self.parent_model, config.operators_to_quantize, config,
+                      exclude=list(config.nodes_to_exclude or []))
+
+        def evaluate(quantized: set[str]) -> Measurement:
+            outputs = run_graph(probe.runner, self.inputs, self.task.output_names, extra_feed=probe.feed(quantized))
+            return self.measure_outputs(outputs)
+
+        return probe, rank_nodes(probe, evaluate), evaluate
+
+
+def _session(model_path: Path) -> Any:
+    from onnx_pipelines.runtime import RuntimeSettings
+    from onnx_pipelines.session_runner import open_runner
+
+    return open_runner(model_path, RuntimeSettings(provider="cpu"))
+
+
+def guard_int8_build(task: TaskSpec, parent_model: Path, int8_model: Path, folder: Path, settings: Any,
+                     requantize: Requantize, *, calibration_batches: Sequence[dict[str, Any]] | None = None,
+                     progress: Callable[[str], None] | None = None) -> tuple[Path, GuardReport]:
+    """Check a freshly quantized graph against its fp32 parent; repair it or refuse it.
+
+    Args:
+        task: The task (picks the measure and the bound).
+        parent_model: The fp32 graph that was quantized.
+        int8_model: The plain int8 graph.
+        folder: Tokenizer/config folder.
+        settings: The :class:`~onnx_pipelines.config.QuantizeSettings` used.
+        requantize: Builds the int8 graph again with some nodes in fp32 (same recipe otherwise).
+        calibration_batches: The user's calibration rows (used instead of the library texts).
+        progress: Called with a message before the repair (the long part).
+
+    Returns:
+        The graph to keep (``int8_model`` or a repaired one) and the guard's report.
+
+    Raises:
+        QuantizationAccuracyError: When no fallback set within :data:`MAX_FP32_MAC_FRACTION` meets the bound.
+    """
+    started = time.perf_counter()
+    session = GuardSession(task, parent_model, folder, calibration_batches)
+    plain = session.measure_graph(int8_model)
+    common: dict[str, Any] = {"task": task.name, "bound": session.bound, "rows": session.inputs.rows,
+              "source": session.inputs.source, "batching": session.inputs.batching, "plain": plain}
+    if plain.passed:
+        return int8_model, GuardReport(final=plain, seconds=time.perf_counter() - started, **common)
+    if progress is not None:
+        progress(f"int8 misses its bound ({'; '.join(plain.failures)}): ranking nodes for fp32 fallback")
+    _, ranked, evaluate = session.rank(settings)
+    simulated = evaluate({r.node.name for r in ranked})
+    all_names = {r.node.name for r in ranked}
+
+    def passes(kept: set[str]) -> bool:
+        return evaluate(all_names - kept).passed
+
+    start, builds, last = 1, 0, plain
+    tried: list[tuple[tuple[str, ...], Measurement]] = []
+    while builds < MAX_REPAIR_BUILDS:
+        kept = plan_fallback(ranked, passes, start=start, max_mac_fraction=MAX_FP32_MAC_FRACTION)
+        if kept is None:
+            break
+        path = requantize(kept)
+        builds += 1
+        last = session.measure_graph(path)
+        tried.append((tuple(kept), last))
+        logger.info("int8 guard: %d node(s) in fp32 -> %s", len(kept), last.summary())
+        if last.passed:
+            return path, GuardReport(final=last, fp32_nodes=tuple(kept),
+                                     fp32_mac_fraction=fp32_mac_fraction(ranked, kept),
+                                     seconds=time.perf_counter() - started, repair_builds=builds,
+                                     sensitivity=tuple(ranked), simulated_plain=simulated, **common)
+        start = len(kept) + max(1, len(kept) // 2)
+    raise QuantizationAccuracyError(_refusal(task, session.bound, plain, ranked, tried, settings))
+
+
+def _refusal(task: TaskSpec, bound: GuardBound, plain: Measurement, ranked: Sequence[NodeSensitivity],
+             tried: Sequence[tuple[tuple[str, ...], Measurement]], settings: Any) -> str:
+    attempts = "; ".join(f"{len(k)} node(s) fp32 ({fp32_mac_fraction(ranked, k):.0%} MACs): {m.summary()}"
+                         for k, m in tried) or "no fallback set within the limit passed in simulation"
+    worst = ", ".join(f"{r.node.name} ({r.error:.4f})" for r in ranked[:5])
+    mode = "static" if settings.is_static else "dynamic"
+    return (
+        f"int8 ({settings.label}) misses the {task.name} bound {bound.to_dict()} against its fp32 parent: "
+        f"plain recipe {plain.summary()} ({'; '.join(plain.failures)}). Repairs tried: {attempts}. "
+        f"Most sensitive nodes: {worst}. Keeping more than {MAX_FP32_MAC_FRACTION:.0%} of the MACs in fp32 "
+        f"would not pay. Fix: use the fp32 graph (optimize='O2' without quantize), try "
+        f"{'static' if mode == 'dynamic' else 'another calibration_method'} int8, or accept the plain recipe "
+        f"explicitly with quantize='{mode}-plain' (then check it with onnx-pipelines parity)."
+    )
+
+
+def explain(report: GuardReport) -> str:
+    """The guard's report as text: the summary line and, after a repair, the ranked sensitivity table."""
+    lines = [report.summary()]
+    if report.sensitivity:
+        lines += ["", sensitivity_table(report.sensitivity, report.fp32_nodes)]
+    return "\n".join(lines)
+
+
+def artifact_sensitivity(folder: Path) -> str:
+    """The guard's report and ranked sensitivity table of a built int8 artifact (``inspect --sensitivity``).
+
+    Reads the artifact's ``manifest.json``; when the plain recipe passed (no ranking was needed at build
+    time) the ranking is computed now, on the artifact's fp32 parent.
+
+    Raises:
+        InvalidModelError: The folder is no int8 artifact built by this library.
+    """
+    import json
+
+    from onnx_pipelines.config import resolve_quantize
+    from onnx_pipelines.errors import InvalidModelError
+    from onnx_pipelines.tasks import get_task
+
+    manifest_file = folder / "manifest.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    guard = manifest.get("int8_guard")
+    parent_dir = Path(manifest.get("parent", ""))
+    if not guard or not (parent_dir / "manifest.json").is_file():
+        raise InvalidModelError(
+            f"{str(folder)!r} holds no int8 artifact built with the int8 guard (no 'int8_guard' in manifest.json). "
+            "Build one with: onnx-pipelines export MODEL --task TASK --quantize dynamic"
+        )
+    lines = [manifest_summary(guard)]
+    if guard.get("sensitivity"):
+        ranked = [NodeSensitivity(QuantizableNode(s["name"], s["op_type"], s["weight"], s["macs_per_token"]),
+                                  s["error"], s["values"]) for s in guard["sensitivity"]]
+    else:
+        parent_manifest = json.loads((parent_dir / "manifest.json").read_text())
+        task = get_task(guard["task"])
+        settings = resolve_quantize("static" if str(manifest.get("quantize", "")).startswith("static") else "dynamic")
+        session = GuardSession(task, parent_dir / parent_manifest["model_file"], folder)
+        _, ranked, _ = session.rank(settings)
+        lines.append("(ranking computed now: the plain recipe passed, so the build did not need it)")
+    lines += ["", sensitivity_table(ranked, guard.get("fp32_nodes", ()))]
+    return "\n".join(lines)
+
+
+def manifest_summary(guard: dict[str, Any]) -> str:
+    plain = ", ".join(f"{k} {v:.4f}" for k, v in guard["plain"]["values"].items())
+    final = ", ".join(f"{k} {v:.4f}" for k, v in guard["final"]["values"].items())
+    nodes = guard.get("fp32_nodes") or []
+    kept = (f"{len(nodes)} node(s) kept in fp32 ({guard['fp32_mac_fraction']:.0%} of the quantizable MACs): "
+            f"{', '.join(nodes)}" if nodes else "no node kept in fp32")
+    return (f"int8 guard: {guard['bound']['measure']} on {guard['rows']} {guard['source']} "
+            f"({guard['batching']}); plain recipe: {plain}; kept graph: {final}; {kept}; "
+            f"guard time {guard['seconds']:.1f} s")
