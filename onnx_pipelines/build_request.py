@@ -9,7 +9,7 @@ build the same graphs. The request is frozen and serializable (:meth:`BuildReque
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,7 @@ class BuildRequest:
                 "mode": self.quantize_mode,
                 "isa": self.quantize.isa,
                 "per_channel": self.quantize.per_channel,
+                "fp32_nodes": list(self.quantize.fp32_nodes),
             }
             if self.quantize.is_static:
                 assert self.quantize.calibration_method is not None  # static settings always carry one
@@ -161,6 +162,7 @@ class BuildRequest:
             calibration_method=quantize.get("calibration_method", CalibrationMethod.MINMAX),
             calibration_samples=quantize.get("calibration_samples", 128),
             percentile=quantize.get("percentile", 99.999),
+            fp32_nodes=quantize.get("fp32_nodes") or (),
             calibration_dataset=data.get("calibration_texts"),
             provider=data.get("provider", "auto"), intra_op_threads=data.get("intra_op_threads"),
             runtime=data.get("runtime", "onnxruntime"), precision=data.get("precision"),
@@ -191,6 +193,7 @@ def resolve_build_request(
     opset: int | None = None,
     runtime: str = "onnxruntime",
     precision: str | None = None,
+    fp32_nodes: Sequence[str] = (),
 ) -> BuildRequest:
     """Check and resolve every build setting once; the only way a :class:`BuildRequest` is made.
 
@@ -223,6 +226,7 @@ def resolve_build_request(
         precision: ``"fp32"``, ``"bf16"`` (OpenVINO on CPUs with AVX512-BF16/AMX) or ``"int8"`` (ONNX
             Runtime: ``quantize="dynamic"`` unless given; OpenVINO: NNCF, calibrated on
             ``calibration_dataset``); ``None``: fp32, or int8 when ``quantize`` is given.
+        fp32_nodes: Graph nodes to keep in fp32 when quantizing (a recipe's pinned mixed-precision fallbacks).
 
     Returns:
         The frozen request.
@@ -249,7 +253,10 @@ def resolve_build_request(
     optimize_settings = resolve_optimize(optimize, for_cpu=runtime_settings.provider == CPU)
     quantize_settings = resolve_quantize(quantize, isa=isa, per_channel=per_channel,
                                          calibration_method=calibration_method,
-                                         calibration_samples=calibration_samples, percentile=percentile)
+                                         calibration_samples=calibration_samples, percentile=percentile,
+                                         fp32_nodes=fp32_nodes)
+    if fp32_nodes and quantize_settings is None:
+        raise InvalidConfigError("fp32_nodes keeps nodes out of int8, so it needs quantize='dynamic' or 'static'.")
     check_provider_fits(optimize_settings, runtime_settings.provider)
     calibration = None
     if quantize_settings is not None and quantize_settings.is_static:

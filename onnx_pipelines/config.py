@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import json
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -114,6 +115,9 @@ class QuantizeSettings:
             (the ``-plain`` modes) builds the recipe as it comes.
         isa: The instruction set the preset targets (``None`` for a user ``QuantizationConfig``).
         per_channel: Whether weights are quantized per output channel.
+        fp32_nodes: Nodes pinned to fp32 by the caller (a recipe's mixed-precision fallbacks), passed to the
+            quantizer as ``nodes_to_exclude``; part of the cache key through the config. The guard may keep
+            more nodes in fp32 on top of these.
     """
 
     label: str
@@ -124,6 +128,7 @@ class QuantizeSettings:
     isa: str | None = None
     per_channel: bool = True
     guard: bool = True
+    fp32_nodes: tuple[str, ...] = ()
 
     @property
     def is_static(self) -> bool:
@@ -192,6 +197,7 @@ def resolve_quantize(
     calibration_method: str | CalibrationMethod = CalibrationMethod.MINMAX,
     calibration_samples: int = 128,
     percentile: float = 99.999,
+    fp32_nodes: Sequence[str] = (),
 ) -> QuantizeSettings | None:
     """Turn ``None``, ``"dynamic"``, ``"static"`` or an Optimum ``QuantizationConfig`` into settings.
 
@@ -207,12 +213,23 @@ def resolve_quantize(
         calibration_method: ``minmax``, ``entropy`` or ``percentile`` (static only).
         calibration_samples: Rows of the calibration dataset to use (static only).
         percentile: Percentile kept by the ``percentile`` method.
+        fp32_nodes: Node names to keep in fp32 (``nodes_to_exclude``), e.g. the fallbacks a recipe pins.
 
     Raises:
-        InvalidConfigError: For an unknown mode, instruction set or calibration method.
+        InvalidConfigError: For an unknown mode, instruction set or calibration method, or ``fp32_nodes``
+            that are not a list of node names.
     """
     if quantize is None:
         return None
+    pinned = _node_names(fp32_nodes)
+    if pinned:
+        settings = resolve_quantize(quantize, isa=isa, per_channel=per_channel,
+                                    calibration_method=calibration_method,
+                                    calibration_samples=calibration_samples, percentile=percentile)
+        assert settings is not None  # quantize is not None
+        excluded = list(dict.fromkeys([*(settings.config.nodes_to_exclude or []), *pinned]))
+        return dataclasses.replace(settings, config=dataclasses.replace(settings.config, nodes_to_exclude=excluded),
+                                   fp32_nodes=pinned)
     from optimum.onnxruntime.configuration import AutoQuantizationConfig, QuantizationConfig
 
     if isinstance(quantize, QuantizationConfig):
@@ -258,6 +275,15 @@ def resolve_quantize(
     config = factory(is_static=False, per_channel=per_channel)
     return QuantizeSettings(label=f"qint8_{isa}{'' if per_channel else '_per_tensor'}{plain}", config=config, isa=isa,
                             per_channel=per_channel, guard=guard)
+
+
+def _node_names(nodes: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(nodes, str) or not all(isinstance(n, str) and n for n in nodes):
+        raise InvalidConfigError(
+            f"fp32_nodes={nodes!r} is not valid: pass a list of graph node names, e.g. "
+            "['/encoder/layer.0/output/dense/MatMul'] (onnx-pipelines inspect MODEL --sensitivity lists them)."
+        )
+    return tuple(dict.fromkeys(nodes))
 
 
 def _calibration_method(value: str | CalibrationMethod) -> CalibrationMethod:

@@ -11,15 +11,17 @@ from onnx_pipelines.artifacts import build_artifact
 from onnx_pipelines.build_request import BuildRequest, resolve_build_request
 from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.config import CalibrationMethod
+from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.runtime import CPU
 
 logger = logging.getLogger(__name__)
 
 
 def load_pipeline(
-    task: str,
-    model: str | Path,
+    task: str | None = None,
+    model: str | Path | None = None,
     *,
+    recipe: str | Path | None = None,
     optimize: str | Any | None = None,
     quantize: str | Any | None = None,
     provider: str = "auto",
@@ -41,8 +43,14 @@ def load_pipeline(
     """Export (or reuse from the cache), optimize, quantize, and wrap the model in a transformers pipeline.
 
     Args:
-        task: A task from :func:`~onnx_pipelines.tasks.supported_tasks`, e.g. ``"text-classification"``.
+        task: A task from :func:`~onnx_pipelines.tasks.supported_tasks`, e.g. ``"text-classification"``
+            (optional with ``recipe``: the recipe names it; a different one is an error).
         model: A local model folder, a folder already holding ``model.onnx``, or a hub id (needs internet).
+            With ``recipe``: build the recipe for this folder instead of the one it names.
+        recipe: A recipe file (:mod:`onnx_pipelines.recipes`, e.g. the ``recipe.json`` that
+            ``onnx-pipelines tune`` writes): exactly what to build. It fixes optimize, quantize, calibration,
+            runtime and precision, so passing any of those too is an error; ``provider`` and
+            ``intra_op_threads`` override the recipe's.
         optimize: ``None``, ``"O1"``-``"O4"`` or an Optimum ``OptimizationConfig``. ``O4`` is fp16 and needs
             a GPU.
         quantize: ``None``, ``"dynamic"``, ``"static"`` (needs ``calibration_dataset``) or an Optimum
@@ -79,16 +87,62 @@ def load_pipeline(
         >>> clf = load_pipeline("text-classification", "bbc", optimize="O2", quantize="dynamic")  # doctest: +SKIP
         >>> clf(["Shares rose 5% after the results"])  # doctest: +SKIP
         [{'label': 'business', 'score': 0.93}]
+        >>> clf = load_pipeline(recipe="tune-out/recipe.json")  # doctest: +SKIP
     """
-    request = resolve_build_request(
-        task, model, optimize=optimize, quantize=quantize, provider=provider, intra_op_threads=intra_op_threads,
-        calibration_dataset=calibration_dataset, calibration_method=calibration_method,
-        calibration_samples=calibration_samples, text_column=text_column, trust_remote_code=trust_remote_code,
-        revision=revision, token=token, validate=validate, runtime=runtime, precision=precision,
-    )
+    if recipe is not None:
+        fixed = {"optimize": optimize, "quantize": quantize, "calibration_dataset": calibration_dataset,
+                 "precision": precision, "runtime": None if runtime == "onnxruntime" else runtime,
+                 "revision": revision}
+        request = recipe_request(recipe, task, model, fixed=fixed, provider=None if provider == "auto" else provider,
+                                 intra_op_threads=intra_op_threads)
+    elif task is None or model is None:
+        raise InvalidConfigError("load_pipeline needs a task and a model (or recipe=PATH, which names both): "
+                                 "load_pipeline('text-classification', 'path/to/model', optimize='O2').")
+    else:
+        request = resolve_build_request(
+            task, model, optimize=optimize, quantize=quantize, provider=provider, intra_op_threads=intra_op_threads,
+            calibration_dataset=calibration_dataset, calibration_method=calibration_method,
+            calibration_samples=calibration_samples, text_column=text_column, trust_remote_code=trust_remote_code,
+            revision=revision, token=token, validate=validate, runtime=runtime, precision=precision,
+        )
     artifact = build_artifact(request, cache=ArtifactCache(cache_dir),
                               progress=progress or (lambda message: logger.info("%s", message)))
     return open_pipeline(request, artifact, **pipeline_kwargs)
+
+
+def recipe_request(recipe: str | Path, task: str | None, model: str | Path | None, *,
+                   fixed: dict[str, Any] | None = None, provider: str | None = None,
+                   intra_op_threads: int | None = None) -> BuildRequest:
+    """Resolve a recipe for an entry point that may also name the task and the model.
+
+    Args:
+        recipe: The recipe file.
+        task: The task the caller named (``None``: the recipe's); it must be the recipe's.
+        model: Build for this model instead of the recipe's (``None``: the recipe's).
+        fixed: Build settings the caller passed too, by name (``None`` = not passed); any passed one is an
+            error, since the recipe fixes them.
+        provider: Run on this provider instead of the recipe's.
+        intra_op_threads: ONNX Runtime threads instead of the recipe's.
+
+    Raises:
+        InvalidConfigError: A conflicting task or setting, or a bad recipe (:func:`~onnx_pipelines.recipes.load_recipe`).
+    """
+    from onnx_pipelines.recipes import load_recipe, recipe_task
+    from onnx_pipelines.tasks import get_task
+
+    given = sorted(name for name, value in (fixed or {}).items() if value is not None)
+    if given:
+        raise InvalidConfigError(
+            f"recipe={str(recipe)!r} fixes what to build, so {', '.join(given)} cannot be passed as well: drop "
+            f"{'them' if len(given) > 1 else 'it'}, or edit the recipe (or build without recipe=)."
+        )
+    named = recipe_task(recipe)
+    if task is not None and get_task(task).name != get_task(named).name:
+        raise InvalidConfigError(
+            f"task={task!r} conflicts with the recipe {str(recipe)!r}, which builds {named!r}: drop task=, or use a "
+            "recipe tuned for that task."
+        )
+    return load_recipe(recipe, model=model, provider=provider, intra_op_threads=intra_op_threads)
 
 
 def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | None = None,

@@ -17,6 +17,7 @@ from typing import Any
 
 from onnx_pipelines.config import Variant, detect_cpu_isa, parse_variants
 from onnx_pipelines.errors import InvalidConfigError
+from onnx_pipelines.recipes import is_recipe_spec, recipe_spec_path
 
 #: Our variants measured by default (int8-static needs calibration data).
 DEFAULT_VARIANTS: tuple[str, ...] = ("fp32", "O2", "O3", "int8-dynamic", "O2+int8-dynamic", "int8-static")
@@ -43,12 +44,15 @@ class Candidate:
         kind: Where it comes from.
         variant: Our variant name (``OURS``), ``"fp32"`` / ``"int8-dynamic"`` (``OPTIMUM_DOCS``), else ``None``.
         description: One line for the report.
+        recipe: A recipe file (``recipe:PATH``) the candidate is built from (``OURS`` only); ``variant`` then
+            names what it builds.
     """
 
     name: str
     kind: CandidateKind
     variant: str | None = None
     description: str = ""
+    recipe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,12 +94,29 @@ def default_candidates(variants: str | list[str] | tuple[str, ...] = DEFAULT_VAR
                       f"the docs' ORTQuantizer + AutoQuantizationConfig.{isa}(is_static=False, per_channel=False) "
                       "on the plain export"),
         ]
-    for variant in parse_variants(variants):
+    items = [v.strip() for v in (variants.split(",") if isinstance(variants, str) else variants) if v.strip()]
+    recipes = [item for item in items if is_recipe_spec(item)]
+    named = [item for item in items if not is_recipe_spec(item)]
+    for variant in parse_variants(named) if named or not recipes else []:
         if variant.calibrates and not static_available:
             continue
         description = f"load_pipeline(..., {_kwargs(variant)})"
         rows.append(Candidate(variant.name, CandidateKind.OURS, variant.name, description))
+    rows += [recipe_candidate(recipe_spec_path(item)) for item in dict.fromkeys(recipes)]
     return rows
+
+
+def recipe_candidate(path: str | Path, name: str | None = None) -> Candidate:
+    """A benchmark row built from a recipe file (``recipe:PATH``); the recipe brings its calibration texts.
+
+    Raises:
+        InvalidConfigError: The recipe file is missing or not a recipe.
+    """
+    from onnx_pipelines.recipes import RECIPE_PREFIX, recipe_variant
+
+    variant = recipe_variant(path)
+    return Candidate(name or f"{RECIPE_PREFIX}{path}", CandidateKind.OURS, variant.name,
+                     f"load_pipeline(recipe={str(path)!r}): {variant.name}", recipe=str(Path(path).resolve()))
 
 
 def _kwargs(variant: Variant) -> str:
@@ -137,12 +158,19 @@ def _prepare_ours(candidate: Candidate, model: str, task: str, cache_dir: str,
                   calibration_texts: list[str] | None) -> PreparedCandidate:
     from onnx_pipelines.pipeline import load_pipeline
 
+    if candidate.recipe is not None:
+        pipe = load_pipeline(model=model, recipe=candidate.recipe, cache_dir=cache_dir)
+        return _prepared_ours(candidate, pipe)
     variant = Variant.parse(candidate.variant or "fp32")
     if variant.calibrates and not calibration_texts:
         raise InvalidConfigError(f"{candidate.name} needs calibration data: pass --calibration-data FILE.")
     pipe = load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
                          precision=variant.precision, cache_dir=cache_dir,
                          calibration_dataset=calibration_texts if variant.calibrates else None)
+    return _prepared_ours(candidate, pipe)
+
+
+def _prepared_ours(candidate: Candidate, pipe: Any) -> PreparedCandidate:
     artifact = pipe.artifact
     build_s = _chain_build_seconds(artifact.manifest)
     note = "built in this run" if artifact.built else "from the cache (times recorded when it was built)"
@@ -252,6 +280,8 @@ def load_candidate(prepared: PreparedCandidate, task: str, model: str, cache_dir
         return transformers.pipeline(pipeline_task, model=ort_model, tokenizer=tokenizer)
     from onnx_pipelines.pipeline import load_pipeline
 
+    if candidate.recipe is not None:
+        return load_pipeline(model=model, recipe=candidate.recipe, cache_dir=cache_dir, intra_op_threads=threads)
     variant = Variant.parse(candidate.variant or "fp32")
     return load_pipeline(task, model, optimize=variant.optimize, quantize=variant.quantize, runtime=variant.runtime,
                          precision=variant.precision, cache_dir=cache_dir,

@@ -27,6 +27,7 @@ examples:
   onnx-pipelines export ./bbc-news-minilm --task text-classification --optimize O2 --quantize dynamic \\
       --output ./bbc-onnx
   onnx-pipelines export sentence-transformers/all-MiniLM-L6-v2 --task sentence-embeddings   # needs internet
+  onnx-pipelines export --recipe tune-out/recipe.json --output ./bbc-tuned   # exactly what tune chose
 
 The artifact is cached (keyed by the model's content, the settings and library versions): running the
 same command again reuses it. --output copies the finished folder (model*.onnx, config, tokenizer,
@@ -54,9 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "PyTorch on real text, then optionally graph-optimize and int8-quantize it.",
         epilog=EXPORT_EPILOG, formatter_class=formatter,
     )
-    export.add_argument("model", help="model folder (config.json + weights + tokenizer) or hub id")
-    add_task_option(export)
+    export.add_argument("model", nargs="?", help="model folder (config.json + weights + tokenizer) or hub id "
+                        "(optional with --recipe: the recipe names it)")
+    add_task_option(export, required=False)
     add_variant_options(export)
+    export.add_argument("--recipe", type=Path, metavar="FILE",
+                        help="build exactly what a recipe file says (e.g. tune's recipe.json); MODEL builds it for "
+                        "another copy of the model")
     _add_common(export)
     export.set_defaults(func=run_export)
 
@@ -101,7 +106,30 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.recipe is not None:
+        return _build_recipe(args)
+    if args.model is None or args.task is None:
+        raise InvalidConfigError("export needs MODEL and --task (or --recipe FILE, which names both).")
     return _build(args, args.model, args.task, args.optimize, args.quantize)
+
+
+def _build_recipe(args: argparse.Namespace) -> int:
+    from onnx_pipelines.pipeline import recipe_request
+
+    fixed = {"--optimize": args.optimize, "--quantize": args.quantize, "--calibration-data": args.calibration_data,
+             "--precision": args.precision, "--runtime": None if args.runtime == "onnxruntime" else args.runtime}
+    request = recipe_request(args.recipe, args.task, args.model, fixed=fixed,
+                             provider=None if args.provider == "auto" else args.provider,
+                             intra_op_threads=args.threads)
+    artifact = build_artifact(request, cache=ArtifactCache(args.cache_dir), progress=StepPrinter(quiet=args.json))
+    if args.output:
+        copy_folder_atomically(artifact.path, args.output)
+    _report(artifact, args)
+    if args.explain and request.quantize is not None:
+        from onnx_pipelines.int8_guard import artifact_sensitivity
+
+        print(artifact_sensitivity(artifact.path))
+    return 0
 
 
 def run_optimize(args: argparse.Namespace) -> int:

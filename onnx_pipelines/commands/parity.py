@@ -98,7 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     variants = parser.add_argument_group("variants and calibration")
     variants.add_argument("--variants", default="fp32,O2,O2+int8-dynamic", metavar="LIST",
                           help="comma-separated variants: fp32, O1-O4, int8-dynamic, int8-static, O2+int8-dynamic, "
-                          "..., or paths of pre-exported ONNX folders (default: fp32,O2,O2+int8-dynamic)")
+                          "..., recipe:PATH (a recipe file, e.g. tune's recipe.json), or paths of pre-exported ONNX "
+                          "folders (default: fp32,O2,O2+int8-dynamic)")
     variants.add_argument("--calibration-data", metavar="SOURCE",
                           help="separate rows to calibrate int8-static on (default: rows of --dataset that are "
                           "not evaluated, else a seeded sample of it)")

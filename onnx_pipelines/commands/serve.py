@@ -11,7 +11,7 @@ import logging
 import sys
 
 from onnx_pipelines.commands.common import add_runtime_options, add_variant_options
-from onnx_pipelines.errors import OnnxPipelinesError
+from onnx_pipelines.errors import InvalidConfigError, OnnxPipelinesError
 from onnx_pipelines.serving.settings import BACKENDS, ServingSettings
 from onnx_pipelines.tasks import supported_tasks
 
@@ -48,6 +48,9 @@ examples:
   onnx-pipelines serve ./all-MiniLM-L6-v2 --task sentence-embeddings --host 0.0.0.0 \\
       --max-batch-size 16 --max-wait-ms 2
 
+  # exactly what `onnx-pipelines tune` chose (its recipe names the model and the task)
+  onnx-pipelines serve --recipe tune-out/recipe.json
+
   # every request alone (to measure what batching buys)
   onnx-pipelines serve ./models/bbc-news-minilm --task text-classification --no-batching
 
@@ -64,12 +67,16 @@ See docs/serving.md for the API, limits, metrics and deployment.
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``serve`` options to ``parser`` (shared by the subcommand and ``python -m``)."""
-    parser.add_argument("model", help="local model folder (the server never loads models named by requests)")
+    parser.add_argument("model", nargs="?", help="local model folder (the server never loads models named by "
+                        "requests); optional with --recipe, which names it")
     parser.add_argument(
         "--task",
-        required=True,
-        help=f"task to serve, one endpoint each (see above); this install supports {', '.join(supported_tasks())}",
+        help=f"task to serve, one endpoint each (see above); this install supports {', '.join(supported_tasks())} "
+        "(optional with --recipe)",
     )
+    parser.add_argument("--recipe", metavar="FILE",
+                        help="serve exactly what a recipe file builds (e.g. the recipe.json of onnx-pipelines tune); "
+                        "no --optimize/--quantize/--runtime/--precision with it")
     # The model is exported, optimized and quantized on the first start, then reused from the cache.
     add_variant_options(parser)
     add_runtime_options(parser)
@@ -187,9 +194,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     runtime = {k: v for k, v in (("runtime", args.runtime), ("precision", args.precision))
                if v not in (None, "onnxruntime")}  # only when asked: the pytorch backend takes no ONNX options
+    model, task = args.model, args.task
+    if args.recipe:
+        from onnx_pipelines.recipes import recipe_model, recipe_task
+
+        model, task = model or recipe_model(args.recipe), task or recipe_task(args.recipe)
+        runtime["recipe"] = args.recipe
+    elif model is None or task is None:
+        raise InvalidConfigError("serve needs MODEL and --task (or --recipe FILE, which names both).")
     app = create_app(
-        args.model,
-        args.task,
+        model,
+        task,
         optimize=args.optimize,
         quantize=args.quantize,
         provider=args.provider,

@@ -38,7 +38,14 @@ from onnx_pipelines.length_batches import restore_order
 from onnx_pipelines.parity.adapters import AdapterContext, Predictions
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
 from onnx_pipelines.parity.mergeable import compare_outputs
-from onnx_pipelines.parity.prepare import ParityOptions, PreparedRun, check_inputs, load_rows, tokenize
+from onnx_pipelines.parity.prepare import (
+    ParityOptions,
+    PreparedRun,
+    check_inputs,
+    load_rows,
+    recipe_for_run,
+    tokenize,
+)
 from onnx_pipelines.parity.report import Calibration, MetricResult, ParityReport, ReferenceResult, Timing, VariantResult
 from onnx_pipelines.parity.runners import run_batches
 from onnx_pipelines.parity.scoring import agreement, build_checks, load_metrics, metric_values, worst_disagreements
@@ -291,8 +298,8 @@ class ParityEvaluator:
 
     def calibration_for(self, spec: VariantSpec) -> tuple[list[str], Calibration] | None:
         """Calibration texts for static-int8 variants, chosen once per run."""
-        if spec.variant is None or not spec.variant.calibrates:
-            return None
+        if spec.variant is None or not spec.variant.calibrates or spec.recipe is not None:
+            return None  # a recipe brings its own calibration texts
         if self._calibration is None:
             run, columns = self.prepared, self.options.columns
             if columns.text not in run.row_data:
@@ -312,6 +319,9 @@ class ParityEvaluator:
 
         run, options = self.prepared, self.options
         assert spec.variant is not None  # recipes only
+        if spec.recipe is not None and spec.name not in run.requests:
+            run.requests[spec.name] = recipe_for_run(spec.recipe, run.source.path, options.provider,
+                                                     options.intra_op_threads)
         if spec.name not in run.requests:
             run.requests[spec.name] = resolve_build_request(
                 run.task, run.source, optimize=spec.variant.optimize, quantize=spec.variant.quantize,

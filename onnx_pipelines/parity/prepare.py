@@ -127,10 +127,21 @@ def check_inputs(options: ParityOptions) -> PreparedRun:
                                          quantize=spec.variant.quantize, provider=options.provider,
                                          intra_op_threads=options.intra_op_threads, runtime=spec.variant.runtime,
                                          precision=spec.variant.precision)
-        for spec in variants if spec.variant is not None and not spec.variant.calibrates
+        for spec in variants if spec.variant is not None and not spec.variant.calibrates and spec.recipe is None
     }
+    requests.update({spec.name: recipe_for_run(spec.recipe, base.source.path, options.provider,
+                                               options.intra_op_threads)
+                     for spec in variants if spec.recipe is not None})
     return PreparedRun(task=base.task, adapter=adapter, source=base.source, variants=variants,
                        provider=base.provider, base=base, requests=requests)
+
+
+def recipe_for_run(recipe: Any, model: Any, provider: str, intra_op_threads: int | None) -> BuildRequest:
+    """A recipe variant's request: the recipe's build settings, for the run's model, on the run's provider."""
+    from onnx_pipelines.recipes import load_recipe
+
+    return load_recipe(recipe, model=model, provider=None if provider == "auto" else provider,
+                       intra_op_threads=intra_op_threads)
 
 
 def load_rows(run: PreparedRun, options: ParityOptions) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from onnx_pipelines.config import Variant
 from onnx_pipelines.errors import InvalidConfigError, InvalidModelError, ModelNotFoundError
+from onnx_pipelines.recipes import is_recipe_spec, recipe_spec_path
 from onnx_pipelines.tasks import TaskSpec
 
 
@@ -21,20 +22,24 @@ class VariantSpec:
         variant: The recipe built from the PyTorch model (``None`` for a pre-exported model).
         path: Folder of a pre-exported model (``None`` for a recipe).
         model_file: The graph file in ``path``.
+        recipe: A recipe file (``recipe:PATH``): ``variant`` is what it builds, and the recipe's own settings
+            (calibration texts included) build it, for the run's model.
     """
 
     name: str
     variant: Variant | None = None
     path: Path | None = None
     model_file: str | None = None
+    recipe: Path | None = None
 
 
 def parse_variant_specs(variants: str | Sequence[str | Variant | os.PathLike[str]],
                         task: TaskSpec) -> list[VariantSpec]:
     """Parse variant names and pre-exported model paths, keeping order and dropping repeats.
 
-    A string is a path when it names an existing file or folder, ends in ``.onnx``, or contains a
-    path separator; anything else must be a variant name (``fp32``, ``O2``, ``int8-static``, ...).
+    ``recipe:PATH`` names a recipe file (:mod:`onnx_pipelines.recipes`). Any other string is a path when it
+    names an existing file or folder, ends in ``.onnx``, or contains a path separator; anything else must be a
+    variant name (``fp32``, ``O2``, ``int8-static``, ...).
 
     Raises:
         InvalidConfigError: An unknown variant name, or no variants.
@@ -46,6 +51,8 @@ def parse_variant_specs(variants: str | Sequence[str | Variant | os.PathLike[str
     for item in items:
         if isinstance(item, Variant):
             spec = VariantSpec(item.name, variant=item)
+        elif isinstance(item, str) and is_recipe_spec(item):
+            spec = _recipe(recipe_spec_path(item), task)
         elif isinstance(item, os.PathLike) or _looks_like_path(str(item)):
             spec = _pre_exported(Path(os.fspath(item)).expanduser(), str(item).strip(), task)
         else:
@@ -55,6 +62,17 @@ def parse_variant_specs(variants: str | Sequence[str | Variant | os.PathLike[str
     if not specs:
         raise InvalidConfigError("No variants given; use e.g. --variants fp32,O2,O2+int8-dynamic.")
     return list(specs.values())
+
+
+def _recipe(path: Path, task: TaskSpec) -> VariantSpec:
+    from onnx_pipelines.recipes import RECIPE_PREFIX, recipe_task, recipe_variant
+    from onnx_pipelines.tasks import get_task
+
+    named = get_task(recipe_task(path)).name
+    if named != task.name:
+        raise InvalidConfigError(f"Recipe {str(path)!r} builds {named!r}, but this run evaluates {task.name!r}: "
+                                 "pass a recipe tuned for this task.")
+    return VariantSpec(f"{RECIPE_PREFIX}{path}", variant=recipe_variant(path), recipe=path.resolve())
 
 
 def _looks_like_path(text: str) -> bool:
