@@ -125,7 +125,8 @@ def recipe_request(recipe: str | Path, task: str | None, model: str | Path | Non
         intra_op_threads: ONNX Runtime threads instead of the recipe's.
 
     Raises:
-        InvalidConfigError: A conflicting task or setting, or a bad recipe (:func:`~onnx_pipelines.recipes.load_recipe`).
+        InvalidConfigError: A conflicting task or setting, or a bad recipe
+            (:func:`~onnx_pipelines.recipes.load_recipe`).
     """
     from onnx_pipelines.recipes import load_recipe, recipe_task
     from onnx_pipelines.tasks import get_task

@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration-samples", type=int, default=128, help="calibration texts (default: 128)")
     parser.add_argument("--variants", default=",".join(_default_variants()),
                         help="our variants, comma-separated (default: %(default)s); OpenVINO rows (the [openvino] "
-                        "extra): openvino:fp32, openvino:bf16 (CPUs with AVX512-BF16/AMX), openvino:int8; recipe:PATH builds "
-                        "a recipe file (e.g. tune's recipe.json)")
+                        "extra): openvino:fp32, openvino:bf16 (CPUs with AVX512-BF16/AMX), openvino:int8; "
+                        "recipe:PATH builds a recipe file (e.g. tune's recipe.json)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the PyTorch and Optimum-docs rows")
     parser.add_argument("--seq-lens", type=_ints, help="batch-1 token counts (default: 16,64,128,256)")
     parser.add_argument("--batch-sizes", type=_ints, help="batch sweep sizes (default: 1,8,32)")
