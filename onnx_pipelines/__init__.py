@@ -28,9 +28,11 @@ from onnx_pipelines.errors import (
 from onnx_pipelines.graph_info import OnnxReport, inspect_onnx
 from onnx_pipelines.length_batches import length_sorted_batches, restore_order
 from onnx_pipelines.pipeline import load_pipeline, open_pipeline
+from onnx_pipelines.recipes import load_recipe, save_recipe
 from onnx_pipelines.runtime import RuntimeSettings, resolve_provider
 from onnx_pipelines.support_check import SupportReport, check_model
 from onnx_pipelines.tasks import TaskSpec, get_task, supported_tasks
+from onnx_pipelines.tuning import TuneResult, tune
 
 __version__ = "0.1.0"
 
@@ -54,6 +56,7 @@ __all__ = [
     "SupportReport",
     "TaskMismatchError",
     "TaskSpec",
+    "TuneResult",
     "UnsupportedArchitectureError",
     "UnsupportedTaskError",
     "Variant",
@@ -66,10 +69,13 @@ __all__ = [
     "inspect_onnx",
     "length_sorted_batches",
     "load_pipeline",
+    "load_recipe",
     "open_pipeline",
     "parse_variants",
     "resolve_build_request",
     "resolve_provider",
     "restore_order",
+    "save_recipe",
     "supported_tasks",
+    "tune",
 ]

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "onnx_pipelines.commands.predict_dataset",
     "onnx_pipelines.commands.parity",
     "onnx_pipelines.commands.bench",
+    "onnx_pipelines.commands.tune",
     "onnx_pipelines.commands.serve",
 )
 

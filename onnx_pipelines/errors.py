@@ -68,6 +68,10 @@ class BenchmarkError(OnnxPipelinesError, RuntimeError):
     """A benchmark candidate failed to build, load or run in its measurement process."""
 
 
+class TuneError(OnnxPipelinesError, RuntimeError):
+    """``tune`` found no candidate meeting its bounds (the message names the closest and what to relax)."""
+
+
 class EngineUnavailableError(OnnxPipelinesError, RuntimeError):
     """A distributed engine (Ray) is not installed, or its cluster cannot be reached."""
 
@@ -112,6 +116,7 @@ __all__ = [
     "ServerShuttingDownError",
     "ServingError",
     "TaskMismatchError",
+    "TuneError",
     "UnsupportedArchitectureError",
     "UnsupportedTaskError",
 ]

@@ -274,6 +274,10 @@ class _Worker:
             self.process.join(timeout=5)
 
 
+#: A candidate's measurement process and the pipe to it (``tune`` times its candidates with it).
+Worker = _Worker
+
+
 def _as_json(result: CandidateResult) -> dict[str, Any]:
     candidate = result.prepared.candidate
     return {
