@@ -69,7 +69,15 @@ class BenchmarkError(OnnxPipelinesError, RuntimeError):
 
 
 class TuneError(OnnxPipelinesError, RuntimeError):
-    """``tune`` found no candidate meeting its bounds (the message names the closest and what to relax)."""
+    """``tune`` found no candidate meeting its bounds (the message names the closest and what to relax).
+
+    Attributes:
+        result: The written ``TuneResult`` (every candidate's numbers), when the search ran.
+    """
+
+    def __init__(self, message: str, *, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class EngineUnavailableError(OnnxPipelinesError, RuntimeError):

@@ -12,13 +12,14 @@ from onnx_pipelines.benchmark.candidates import (
     PreparedCandidate,
     default_candidates,
 )
-from onnx_pipelines.benchmark.report import summarize, to_markdown, write_reports
+from onnx_pipelines.benchmark.report import BenchmarkResult, summarize, to_markdown, write_reports
 from onnx_pipelines.benchmark.runner import BenchData, BenchSettings, run_benchmark
 
 __all__ = [
     "DEFAULT_VARIANTS",
     "BenchData",
     "BenchSettings",
+    "BenchmarkResult",
     "Candidate",
     "CandidateKind",
     "PreparedCandidate",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,50 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     return str(value)
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """A benchmark run's summary (:func:`summarize` of :func:`~onnx_pipelines.benchmark.run_benchmark`'s raw
+    results), for notebooks: a table in Jupyter and a ``pandas.DataFrame``.
+
+    Example:
+        >>> result = BenchmarkResult.read_json("bench-results/results.json")  # doctest: +SKIP
+        >>> result.to_pandas().loc["O2+int8-dynamic"]  # doctest: +SKIP
+    """
+
+    summary: dict[str, Any]
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any]) -> BenchmarkResult:
+        """Summarize raw results (what ``run_benchmark`` returns)."""
+        return cls(summarize(raw))
+
+    @classmethod
+    def read_json(cls, path: str | Path) -> BenchmarkResult:
+        """Load the ``results.json`` that ``bench`` writes."""
+        return cls(json.loads(Path(path).read_text())["summary"])
+
+    def to_markdown(self) -> str:
+        """The report ``results.md`` holds."""
+        return to_markdown(self.summary)
+
+    def to_pandas(self) -> Any:
+        """One row per candidate and latency configuration (``seq_len``, ``batch_size``): percentiles in ms and
+        the speed-up over each baseline measured in the run (``x_pytorch``, ...), plus size and load time."""
+        import pandas as pd
+
+        rows = []
+        for cand in self.summary["candidates"]:
+            for entry in cand["latency"]:
+                key = f"{entry['seq_len']}x{entry['batch_size']}"
+                row = {"candidate": cand["name"], "seq_len": entry["seq_len"], "batch_size": entry["batch_size"],
+                       "p50_ms": entry["p50_ms"], "p90_ms": entry["p90_ms"], "n": entry["n"]}
+                for base, ratios in cand.get("ratios", {}).items():
+                    row[f"x_{base.replace(' ', '_')}"] = ratios["latency"].get(key)
+                row.update(size_mb=cand["size_mb"], load_s=cand["load_s"])
+                rows.append(row)
+        return pd.DataFrame(rows).set_index(["candidate", "seq_len", "batch_size"])
+
+    def _repr_html_(self) -> str:
+        return str(self.to_pandas().to_html(float_format=lambda v: f"{v:.2f}"))

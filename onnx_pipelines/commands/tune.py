@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="the PyTorch model folder (the reference)")
     add_task_option(parser)
-    parser.add_argument("--dataset", required=True, metavar="SOURCE", help="rows to judge on (with labels for a metric)")
+    parser.add_argument("--dataset", required=True, metavar="SOURCE",
+                        help="rows to judge on (with labels for a metric)")
     parser.add_argument("--split", help="dataset split, when the source has several")
     parser.add_argument("--text-column", default="text", help="column holding the text (default: text)")
     parser.add_argument("--label-column", default="label", help="column holding gold labels (default: label)")

@@ -43,6 +43,18 @@ class ParityReport(ParityResults):
         """A self-contained HTML page with tables and plots (plots need matplotlib)."""
         return render_html(self)
 
+    def _repr_html_(self) -> str:
+        """The headline and the summary table, for Jupyter (no plots: :meth:`to_html` has them)."""
+        from html import escape
+
+        from onnx_pipelines.parity.markdown import headline, summary_rows
+
+        header, rows = summary_rows(self)
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+        return (f"<p><b>{escape(headline(self))}</b></p><table border='1' class='dataframe'><thead><tr>{head}"
+                f"</tr></thead><tbody>{body}</tbody></table>")
+
     def to_junit(self) -> str:
         """JUnit XML: one test case per variant, failures carrying the failed checks."""
         return render_junit(self)

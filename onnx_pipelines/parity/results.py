@@ -256,6 +256,35 @@ class ParityResults:
         """:meth:`to_dict` as indented JSON (strict JSON: no NaN or Infinity)."""
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
+    def to_pandas(self) -> Any:
+        """The variants as a ``pandas.DataFrame``: one row each (the PyTorch reference first), indexed by name.
+
+        Columns: ``precision``, ``passed``, ``agreement``, ``disagreements``, each metric's value and
+        ``<metric>_delta_points``, ``max_abs_diff`` / ``min_cosine`` over the compared outputs,
+        ``examples_per_second`` and ``error``.
+        """
+        import pandas as pd
+
+        reference = {"variant": "pytorch", "precision": "fp32", "passed": None, "agreement": None,
+                     "disagreements": None, **self.reference.metrics,
+                     "examples_per_second": self.reference.timing.examples_per_second}
+        rows = [reference]
+        for v in self.variants:
+            row: dict[str, Any] = {"variant": v.name, "precision": v.precision, "passed": v.passed,
+                                   "agreement": v.agreement, "disagreements": v.disagreement_count}
+            for metric in v.metrics:
+                row[metric.name] = metric.value
+                if metric.name in self.reference.metrics:
+                    row[f"{metric.name}_delta_points"] = metric.delta_points
+            diffs = [o.max_abs_diff for o in v.outputs if o.max_abs_diff is not None]
+            row["max_abs_diff"] = max(diffs) if diffs else None
+            cosines = [o.cosine_min for o in v.outputs if o.cosine_min is not None]
+            row["min_cosine"] = min(cosines) if cosines else None
+            row["examples_per_second"] = v.timing.examples_per_second if v.timing else None
+            row["error"] = v.error
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("variant")
+
     @classmethod
     def from_dict(cls: type[_Results], data: Mapping[str, Any]) -> _Results:
         """Rebuild a report from :meth:`to_dict` output.

@@ -135,13 +135,13 @@ def pareto_png(result: TuneResult) -> bytes | None:
     axes = figure.add_subplot()
     for c in timed:
         ok = c.tuning is not None and c.tuning.passed
-        axes.scatter(_loss(c), c.speedup, marker="o" if ok else "x", color="tab:blue" if ok else "tab:red")
+        axes.scatter(_loss(c), c.speedup or 0.0, marker="o" if ok else "x", color="tab:blue" if ok else "tab:red")
         axes.annotate(c.name, (_loss(c), c.speedup or 0), fontsize=7, xytext=(4, 3), textcoords="offset points")
     points = sorted((_loss(c), c.speedup or 0.0) for c in timed if c.name in front)
     axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:green", linewidth=1, label="Pareto front")
     if result.winner is not None:
         w = result.candidate(result.winner)
-        axes.scatter(_loss(w), w.speedup, s=220, facecolors="none", edgecolors="black", label="winner")
+        axes.scatter(_loss(w), w.speedup or 0.0, s=220, facecolors="none", edgecolors="black", label="winner")
     axes.axvline(result.bounds["max_metric_drop"] if result.primary_metric else
                  100 * (1 - result.bounds["min_agreement"]), color="grey", linestyle="--", linewidth=1,
                  label="bound")

@@ -134,9 +134,7 @@ def tune(
 
     write_outputs(result, search.out)
     if winner is None:
-        error = TuneError(no_winner_message(result))
-        error.result = result  # type: ignore[attr-defined]
-        raise error
+        raise TuneError(no_winner_message(result), result=result)
     return result
 
 
@@ -213,8 +211,9 @@ class _Search:
             previous = json.loads(settings.read_text())
             if previous != json.loads(json.dumps(fingerprint)):
                 changed = sorted(k for k in {*previous, *fingerprint} if previous.get(k) != fingerprint.get(k))
-                raise InvalidConfigError(f"--resume: {str(self.out)!r} was tuned with other settings ({', '.join(changed)}"
-                                         " differ); rerun with the same settings or choose a new --output folder.")
+                raise InvalidConfigError(
+                    f"--resume: {str(self.out)!r} was tuned with other settings ({', '.join(changed)} differ); "
+                    "rerun with the same settings or choose a new --output folder.")
         (self.out / "candidates").mkdir(parents=True, exist_ok=True)
         write_text_atomically(settings, json.dumps(fingerprint, indent=2) + "\n")
 
@@ -236,9 +235,9 @@ class _Search:
             holdout = holdout_rows if holdout_rows is not None else len(rest) - tuning
             if tuning < 1 or holdout < 1 or tuning + holdout > len(rest):
                 raise DatasetError(
-                    f"{os.fspath(self.dataset)!r} has {rows.num_rows} rows: too few for {calibration_rows} calibration, "
-                    f"{tuning} tuning and {holdout} held-out rows. Pass fewer (tuning_rows=, holdout_rows=, "
-                    "calibration_rows=) or more data.")
+                    f"{os.fspath(self.dataset)!r} has {rows.num_rows} rows: too few for {calibration_rows} "
+                    f"calibration, {tuning} tuning and {holdout} held-out rows. Pass fewer (tuning_rows=, "
+                    "holdout_rows=, calibration_rows=) or more data.")
             data.mkdir(parents=True, exist_ok=True)
             for name, indices in (("calibration", calibration), ("tuning", rest[:tuning]),
                                   ("holdout", rest[tuning:tuning + holdout])):
