@@ -58,7 +58,7 @@ def headline(result: TuneResult) -> str:
 
 def _header_lines(result: TuneResult) -> list[str]:
     timing = next((c.timing for c in result.candidates if c.timing), None)
-    settings = timing["settings"] if timing else {}
+    settings = (timing or {}).get("settings") or {}
     machine = result.machine
     lines = [
         f"- model `{result.model}`, task {result.task}, data `{result.dataset}`: "
