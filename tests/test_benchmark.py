@@ -119,6 +119,17 @@ def test_summary_ratios_accuracy_agreement_and_overhead_on_known_numbers() -> No
     assert "| int8 |" in markdown and "4.00x" in markdown and "8.00x" in markdown
 
 
+def test_benchmark_result_renders_in_notebooks() -> None:
+    from onnx_pipelines.benchmark import BenchmarkResult
+
+    result = BenchmarkResult.from_raw(_raw({PYTORCH: 20.0, DOCS_INT8: 10.0, "int8": 5.0},
+                                           {PYTORCH: 40.0, DOCS_INT8: 20.0, "int8": 10.0}))
+    frame = result.to_pandas()
+    assert frame.loc[("int8", 128, 1), "p50_ms"] == pytest.approx(5.0)
+    assert frame.loc[("int8", 128, 1), "x_pytorch"] == pytest.approx(4.0)
+    assert "<table" in result._repr_html_() and result.to_markdown() == to_markdown(result.summary)
+
+
 def test_length_texts_tokenize_to_exactly_the_requested_lengths(bbc_model: Path, bbc_test_rows: list) -> None:
     from transformers import AutoTokenizer
 

