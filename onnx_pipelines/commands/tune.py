@@ -89,7 +89,7 @@ def parse_duration(value: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from onnx_pipelines.errors import TuneError
     from onnx_pipelines.eval_data import ColumnMapping
-    from onnx_pipelines.tuning import TimingSettings, tune
+    from onnx_pipelines.tuning import TimingSettings, TuneResult, tune
 
     if args.tags_column and not args.tokens_column:
         raise InvalidConfigError("--tags-column needs --tokens-column (the words of each sentence).")
@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except TuneError as e:
-        print(e.result.to_markdown() if getattr(e, "result", None) else "")
+        if isinstance(e.result, TuneResult):
+            print(e.result.to_markdown())
         raise
     print(result.to_markdown())
     print(f"recipe: {result.recipe}")
