@@ -24,14 +24,16 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from onnx_pipelines.errors import DatasetError, InvalidConfigError, TuneError
-from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.recipes import save_recipe, write_text_atomically
 from onnx_pipelines.tuning.result import CandidateOutcome, SplitScore, TuneResult
 from onnx_pipelines.tuning.space import TuneCandidate, search_space
 from onnx_pipelines.tuning.timing import PairTimer, TimingSettings
+
+if TYPE_CHECKING:
+    from onnx_pipelines.eval_data import ColumnMapping
 
 #: Rows kept aside to calibrate static int8 (when the space has static candidates).
 CALIBRATION_ROWS = 64
@@ -102,6 +104,8 @@ def tune(
         ...               output="tune-out")  # doctest: +SKIP
         >>> pipe = load_pipeline(recipe=result.recipe)  # doctest: +SKIP
     """
+    from onnx_pipelines.eval_data import ColumnMapping
+
     started, load_before = time.time(), _load_average()
     search = _Search(task, model, dataset, columns or ColumnMapping(), split, max_length, batch_size, provider,
                      intra_op_threads, cache_dir, Path(output).expanduser().resolve())
