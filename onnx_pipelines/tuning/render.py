@@ -117,8 +117,9 @@ def render_html(result: TuneResult, plot_png: bytes | None = None) -> str:
 
 
 def pareto_png(result: TuneResult) -> bytes | None:
-    """Speed-up at batch 1 against tuning metric drop (or disagreement), the Pareto front joined and the
-    winner ringed; ``None`` without matplotlib (the ``[plot]`` extra) or without timed candidates."""
+    """Speed-up at batch 1 against the tuning metric drop (left; the Pareto front joined, the winner ringed) and
+    against the disagreement with PyTorch (right), each with its bound; ``None`` without matplotlib (the
+    ``[plot]`` extra) or without timed candidates."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -130,25 +131,31 @@ def pareto_png(result: TuneResult) -> bytes | None:
     if not timed:
         return None
     front = set(result.pareto_front())
-    figure = Figure(figsize=(7.5, 4.2))
+    figure = Figure(figsize=(11, 4.2))
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for c in timed:
-        ok = c.tuning is not None and c.tuning.passed
-        axes.scatter(_loss(c), c.speedup or 0.0, marker="o" if ok else "x", color="tab:blue" if ok else "tab:red")
-        axes.annotate(c.name, (_loss(c), c.speedup or 0), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    points = sorted((_loss(c), c.speedup or 0.0) for c in timed if c.name in front)
-    axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:green", linewidth=1, label="Pareto front")
-    if result.winner is not None:
-        w = result.candidate(result.winner)
-        axes.scatter(_loss(w), w.speedup or 0.0, s=220, facecolors="none", edgecolors="black", label="winner")
-    axes.axvline(result.bounds["max_metric_drop"] if result.primary_metric else
-                 100 * (1 - result.bounds["min_agreement"]), color="grey", linestyle="--", linewidth=1,
-                 label="bound")
-    axes.set_xlabel(f"{result.primary_metric or 'disagreement with PyTorch'} drop on the tuning split (points)")
-    axes.set_ylabel("speed-up over PyTorch, batch 1")
-    axes.legend(fontsize=7)
-    axes.grid(alpha=0.3)
+    agreement_bound = 100 * (1 - result.bounds["min_agreement"])
+    panels = [(_loss, f"{result.primary_metric or 'disagreement'} drop on the tuning split (points)",
+               result.bounds["max_metric_drop"] if result.primary_metric else agreement_bound),
+              (lambda c: 100 * (1 - (c.tuning.agreement if c.tuning and c.tuning.agreement is not None else 1.0)),
+               "rows predicted unlike PyTorch on the tuning split (%)", agreement_bound)]
+    for index, (x_of, label, bound) in enumerate(panels):
+        axes = figure.add_subplot(1, 2, index + 1)
+        for c in timed:
+            ok = c.tuning is not None and c.tuning.passed
+            axes.scatter(x_of(c), c.speedup or 0.0, marker="o" if ok else "x", color="tab:blue" if ok else "tab:red")
+            axes.annotate(c.name, (x_of(c), c.speedup or 0.0), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        if index == 0:
+            points = sorted((x_of(c), c.speedup or 0.0) for c in timed if c.name in front)
+            axes.plot([p[0] for p in points], [p[1] for p in points], color="tab:green", linewidth=1,
+                      label="Pareto front")
+        if result.winner is not None:
+            w = result.candidate(result.winner)
+            axes.scatter(x_of(w), w.speedup or 0.0, s=220, facecolors="none", edgecolors="black", label="winner")
+        axes.axvline(bound, color="grey", linestyle="--", linewidth=1, label="bound")
+        axes.set_xlabel(label)
+        axes.set_ylabel("speed-up over PyTorch, batch 1")
+        axes.legend(fontsize=7)
+        axes.grid(alpha=0.3)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight", metadata={"Software": None})
     return buffer.getvalue()
