@@ -166,7 +166,7 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
         InvalidConfigError: No calibration texts, or a parent that is not a plain fp32 ONNX graph.
         ProviderUnavailableError: openvino or nncf missing.
     """
-    from onnx_pipelines.artifacts import copy_support_files
+    from onnx_pipelines.model_source import copy_support_files
 
     settings = settings or NncfSettings()
     if not parent.model_file.endswith(".onnx"):
