@@ -372,14 +372,17 @@ class _Search:
         return None
 
     def write_winner(self, result: TuneResult, outcome: CandidateOutcome) -> None:
+        from onnx_pipelines.cache import read_manifest
         from onnx_pipelines.recipes import load_recipe
 
         request = load_recipe(outcome.recipe)
+        manifest = read_manifest(Path(outcome.artifact)) if outcome.artifact else None
+        guard = (manifest or {}).get("int8_guard") or {}
         notes = {"tuned_by": "onnx-pipelines tune", "candidate": outcome.name, "variant": outcome.variant,
                  "bounds": result.bounds, "primary_metric": result.primary_metric,
                  "tuning": outcome.tuning.__dict__ if outcome.tuning else None,
                  "holdout": outcome.holdout.__dict__ if outcome.holdout else None, "timing": outcome.timing,
-                 "fp32_nodes_kept_by_guard": outcome.fp32_nodes, "dataset": result.dataset,
+                 "fp32_nodes_kept_by_guard": list(guard.get("fp32_nodes") or []), "dataset": result.dataset,
                  "splits": result.splits, "created": result.created}
         save_recipe(request, self.out / "recipe.json", notes=json.loads(json.dumps(notes, default=list)))
 
