@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="build exactly what a recipe file says (e.g. tune's recipe.json); MODEL builds it for "
                         "another copy of the model")
     _add_common(export)
-    export.set_defaults(func=run_export)
+    export.set_defaults(func=run_export, parser=export)
 
     optimize = subparsers.add_parser(
         "optimize", help="graph-optimize an exported ONNX folder (O1-O4)",
@@ -108,8 +108,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         return _build_recipe(args)
-    if args.model is None or args.task is None:
-        raise InvalidConfigError("export needs MODEL and --task (or --recipe FILE, which names both).")
+    if args.model is None or args.task is None:  # a usage error, as argparse reports one (exit 2)
+        args.parser.error("export needs MODEL and --task (or --recipe FILE, which names both)")
     return _build(args, args.model, args.task, args.optimize, args.quantize)
 
 
