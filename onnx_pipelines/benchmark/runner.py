@@ -244,7 +244,15 @@ class _Worker:
         )
 
     def start(self) -> dict[str, Any]:
+        self.launch()
+        return self.ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to load (so several can load at once)."""
         self.process.start()
+
+    def ready(self) -> dict[str, Any]:
+        """Wait for a launched process to report its load time and memory."""
         return self._reply()
 
     def call(self, command: str, **kwargs: Any) -> dict[str, Any]:

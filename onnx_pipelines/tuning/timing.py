@@ -78,21 +78,18 @@ class PairTimer:
         if self._pytorch is not None:
             self._pytorch.stop()
 
-    def _start(self, prepared: PreparedCandidate) -> Any:
+    def _launch(self, prepared: PreparedCandidate) -> Any:
         from onnx_pipelines.benchmark.runner import Worker
 
         worker = Worker(prepared, self.task, self.model, self.cache_dir, None, self.settings.threads)
-        worker.start()
+        worker.launch()
         return worker
 
-    def pytorch(self) -> Any:
-        """The PyTorch process (started on first use)."""
-        if self._pytorch is None:
-            weights = [p for p in Path(self.model).iterdir() if p.suffix in (".safetensors", ".bin")]
-            prepared = PreparedCandidate(Candidate(PYTORCH, CandidateKind.PYTORCH), self.model, None,
-                                         sum(p.stat().st_size for p in weights) / 1e6, None, "no export")
-            self._pytorch = self._start(prepared)
-        return self._pytorch
+    def _launch_pytorch(self) -> Any:
+        weights = [p for p in Path(self.model).iterdir() if p.suffix in (".safetensors", ".bin")]
+        prepared = PreparedCandidate(Candidate(PYTORCH, CandidateKind.PYTORCH), self.model, None,
+                                     sum(p.stat().st_size for p in weights) / 1e6, None, "no export")
+        return self._launch(prepared)
 
     def time(self, recipe: str | Path, artifact: str, model_file: str) -> dict[str, Any]:
         """Time the pipeline ``load_pipeline(recipe=recipe)`` beside PyTorch.
@@ -109,12 +106,16 @@ class PairTimer:
         Raises:
             BenchmarkError: A process failed to load or run (the message holds its traceback).
         """
-        torch_worker = self.pytorch()
         size = (Path(artifact) / model_file).stat().st_size / 1e6
-        worker = self._start(PreparedCandidate(recipe_candidate(recipe), artifact, model_file, size, None))
+        worker = self._launch(PreparedCandidate(recipe_candidate(recipe), artifact, model_file, size, None))
         settings = self.settings
         times: dict[tuple[str, int], list[float]] = {}
         try:
+            if self._pytorch is None:  # the first time, both processes load at once
+                self._pytorch = self._launch_pytorch()
+                self._pytorch.ready()
+            torch_worker = self._pytorch
+            worker.ready()
             for round_index in range(settings.rounds):
                 pair = [("pytorch", torch_worker), ("candidate", worker)]
                 for batch, repeats in ((1, settings.repeats), (settings.batch_size, settings.batch_repeats)):
