@@ -167,8 +167,9 @@ def no_winner_message(result: TuneResult) -> str:
     """Why nothing won, the closest candidate's numbers, and what to relax."""
     bounds = result.bounds
     best = closest(result.candidates, bounds)
-    head = (f"No candidate met agreement >= {bounds['min_agreement']} and a {result.primary_metric or 'metric'} "
-            f"drop <= {bounds['max_metric_drop']} points on both the tuning and the held-out rows")
+    head = (f"No candidate met agreement >= {bounds['min_agreement']} and a drop of "
+            f"{result.primary_metric or 'the metric'} <= {bounds['max_metric_drop']} points on both the tuning and "
+            "the held-out rows")
     if best is None:
         failures = "; ".join(f"{c.name}: {c.error}" for c in result.candidates if c.error)[:600]
         return f"{head}: no candidate could be built and run ({failures or 'none tried'}). Results: {result.recipe}."
