@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from onnx_pipelines.cache import Artifact
+from onnx_pipelines.config import PLAIN_SUFFIX
 from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.openvino_runner import OpenVinoSettings, check_precision, check_runtime, open_openvino_runner
 from onnx_pipelines.tasks import TaskSpec
@@ -14,9 +15,10 @@ def resolve_runtime(runtime: str, precision: str | None, *, optimize: Any, quant
                     provider: str) -> tuple[str, str | None, Any]:
     """Check ``runtime``/``precision`` against the other build options; returns ``(runtime, precision, quantize)``.
 
-    On ONNX Runtime, ``precision="int8"`` without ``quantize`` means ``quantize="dynamic"``, ``"fp32"`` means
-    no quantization, and ``"bf16"`` is refused (no bf16 kernels in its x86 CPU provider). On OpenVINO the
-    precision defaults to ``fp32`` and the graph is the plain export.
+    On ONNX Runtime, ``precision="int8"`` without ``quantize`` means ``quantize="dynamic"`` (``"int8-plain"``:
+    ``"dynamic-plain"``), ``"fp32"`` means no quantization, and ``"bf16"`` is refused (no bf16 kernels in its
+    x86 CPU provider). On OpenVINO the precision defaults to ``fp32`` and the graph is the plain export;
+    ``"int8"`` is NNCF's int8 with the int8 guard, ``"int8-plain"`` the same without it.
 
     Raises:
         InvalidConfigError: An unknown runtime or precision, a combination that cannot be built, or bf16 on a
@@ -35,6 +37,14 @@ def resolve_runtime(runtime: str, precision: str | None, *, optimize: Any, quant
             raise InvalidConfigError(f"precision='fp32' contradicts quantize={quantize!r}: drop one of them.")
         if precision == "int8" and quantize is None:
             quantize = "dynamic"
+        if precision == "int8-plain":
+            if quantize is None:
+                quantize = "dynamic-plain"
+            elif not str(quantize).endswith(PLAIN_SUFFIX):
+                raise InvalidConfigError(
+                    f"precision='int8-plain' (int8 without the guard) contradicts quantize={quantize!r}: say "
+                    f"quantize='{quantize}-plain', or drop precision."
+                )
         return runtime, precision, quantize
     if optimize is not None or quantize is not None:
         raise InvalidConfigError(

@@ -124,7 +124,7 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
     task = named_task or infer_task(source.config())
     runtime, precision = getattr(args, "runtime", "onnxruntime"), getattr(args, "precision", None)
     static = (quantize is not None and quantize.lower().startswith("static")) or (
-        runtime == "openvino" and precision == "int8")
+        runtime == "openvino" and str(precision).startswith("int8"))
     request = resolve_build_request(
         task, source, optimize=optimize, quantize=quantize, provider=args.provider, intra_op_threads=args.threads,
         runtime=runtime, precision=precision,
