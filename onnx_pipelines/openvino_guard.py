@@ -40,6 +40,8 @@ from onnx_pipelines.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
 
+#: ONNX operators the ranking probe simulates for NNCF (a Gemm becomes an OpenVINO MatMul).
+PROBE_OPERATORS: tuple[str, ...] = ("MatMul", "Gemm", "Gather")
 #: OpenVINO ops whose inputs NNCF quantizes in a transformer (weights and activations).
 QUANTIZED_OP_TYPES: tuple[str, ...] = ("MatMul", "Gather", "Convolution")
 #: Ops between a compressed int8 weight constant and its consumer (``Convert`` → ``Subtract`` → ``Multiply``).
@@ -109,9 +111,24 @@ def openvino_ranking(session: GuardSession, ir_path: Path
         set of OpenVINO op names to quantize.
     """
     from onnx_pipelines.config import resolve_quantize
+    from onnx_pipelines.guard_measures import run_graph
+    from onnx_pipelines.sensitivity import Probe
 
-    _, ranked, evaluate = session.rank(resolve_quantize("dynamic"))
-    names = map_to_openvino([r.node.name for r in ranked], quantized_ops(ir_path))
+    # ORT's dynamic recipe simulates the rounding (per-channel symmetric int8 weights, per-batch activation
+    # ranges), on every operator NNCF quantizes in a transformer (Gemm too: a classifier or pooler head).
+    probe = Probe(session.parent_model, PROBE_OPERATORS, resolve_quantize("dynamic").config)
+
+    def evaluate(quantized: set[str]) -> Measurement:
+        outputs = run_graph(probe.runner, session.inputs, session.task.output_names, extra_feed=probe.feed(quantized))
+        return session.measure_outputs(outputs)
+
+    names = map_to_openvino([n.name for n in probe.nodes], quantized_ops(ir_path))
+    ranked = []
+    for node in probe.nodes:  # the others' gates stay shut: NNCF leaves them in fp32 too
+        if node.name in names:
+            result = evaluate({node.name})
+            ranked.append(NodeSensitivity(node, result.error, dict(result.values)))
+    ranked.sort(key=lambda s: (-s.error, -s.node.macs_per_token))
     back = {ov: onnx for onnx, ov in names.items()}
     renamed = [dataclasses.replace(r, node=dataclasses.replace(r.node, name=names[r.node.name]))
                for r in ranked if r.node.name in names]
