@@ -384,8 +384,8 @@ def _bad_variant(spec: str) -> str:
     return (
         f"Unknown variant {spec!r}. Use fp32, O1, O2, O3, O4, int8-dynamic, int8-static (or int8-dynamic-plain, "
         "int8-static-plain: without the int8 guard), an optimization level joined with a quantization, "
-        "e.g. O2+int8-dynamic, or an OpenVINO variant: openvino:fp32, openvino:bf16, openvino:int8 (openvino:int8-plain: "
-        "without the int8 guard)."
+        "e.g. O2+int8-dynamic, or an OpenVINO variant: openvino:fp32, openvino:bf16, openvino:int8 "
+        "(openvino:int8-plain: without the int8 guard)."
     )
 
 

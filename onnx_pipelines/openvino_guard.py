@@ -116,7 +116,9 @@ def openvino_ranking(session: GuardSession, ir_path: Path
 
     # ORT's dynamic recipe simulates the rounding (per-channel symmetric int8 weights, per-batch activation
     # ranges), on every operator NNCF quantizes in a transformer (Gemm too: a classifier or pooler head).
-    probe = Probe(session.parent_model, PROBE_OPERATORS, resolve_quantize("dynamic").config)
+    recipe = resolve_quantize("dynamic")
+    assert recipe is not None  # a mode name always resolves
+    probe = Probe(session.parent_model, PROBE_OPERATORS, recipe.config)
 
     def evaluate(quantized: set[str]) -> Measurement:
         outputs = run_graph(probe.runner, session.inputs, session.task.output_names, extra_feed=probe.feed(quantized))

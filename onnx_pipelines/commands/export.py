@@ -135,7 +135,7 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
     if args.output:
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)
-    if getattr(args, "explain", False) and request.quantize is not None:
+    if getattr(args, "explain", False) and "int8_guard" in artifact.manifest:  # ORT int8, or OpenVINO's NNCF int8
         from onnx_pipelines.int8_guard import artifact_sensitivity
 
         print(artifact_sensitivity(artifact.path))
