@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from onnx_pipelines.export import check_exportable, export_model, validate_again
 from onnx_pipelines.fusions import count_fused_ops
 from onnx_pipelines.int8_guard import guard_int8_build, guard_key
 from onnx_pipelines.mixed_precision import with_excluded
-from onnx_pipelines.model_source import SENTENCE_TRANSFORMERS_FILES, TOKENIZER_FILES, ModelSource
+from onnx_pipelines.model_source import ModelSource, copy_support_files
 from onnx_pipelines.optimize import optimize_model
 from onnx_pipelines.quantize import quantize_model
 from onnx_pipelines.support_check import require_supported
@@ -189,15 +188,6 @@ def _quantize_build(tmp: Path, parent: Artifact, settings: QuantizeSettings, out
     if settings.is_static and calibration_batches:
         extra["calibration_rows"] = sum(len(b["input_ids"]) for b in calibration_batches)
     return path.name, extra
-
-
-def copy_support_files(src: Path, dst: Path) -> None:
-    """Copy config, tokenizer and sentence-transformers pooling files (never ONNX graphs or weights)."""
-    for name in ("config.json", *TOKENIZER_FILES, *SENTENCE_TRANSFORMERS_FILES):
-        source_file = src / name
-        if source_file.is_file() and not (dst / name).exists():
-            (dst / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source_file, dst / name)
 
 
 def check_onnx_file(path: Path) -> None:

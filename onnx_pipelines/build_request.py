@@ -9,7 +9,7 @@ build the same graphs. The request is frozen and serializable (:meth:`BuildReque
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from onnx_pipelines.errors import InvalidConfigError
 from onnx_pipelines.model_source import ModelSource, resolve_model
 from onnx_pipelines.runtime import CPU, RuntimeSettings, resolve_provider
 from onnx_pipelines.tasks import TaskSpec, get_task
+from onnx_pipelines.text_column import column_items
 
 #: Version of :meth:`BuildRequest.to_dict`'s layout.
 REQUEST_FORMAT = 1
@@ -240,7 +241,6 @@ def resolve_build_request(
         'O2+int8-dynamic'
     """
     from onnx_pipelines.export import check_head
-    from onnx_pipelines.runner_pipeline import resolve_runtime
 
     spec = task if isinstance(task, TaskSpec) else get_task(task)
     # --- runtime/precision (issue 15) ---
@@ -295,20 +295,60 @@ def calibration_texts(dataset: Any, column: str, samples: int) -> tuple[str, ...
             "quantize='static' needs calibration data: pass calibration_dataset= a list of texts or a "
             "datasets.Dataset (a sample of the data the model will see), or use quantize='dynamic'."
         )
-    if isinstance(dataset, str):
-        raise InvalidConfigError("calibration_dataset must be a list of texts or a datasets.Dataset, not a str.")
-    column_names = getattr(dataset, "column_names", None)
-    if column_names is not None:
-        if column not in column_names:
-            raise InvalidConfigError(
-                f"calibration_dataset has no column {column!r} (columns: {', '.join(column_names)}); "
-                "pass text_column=..."
-            )
-        texts = [str(t) for t in dataset[column]]
-    elif isinstance(dataset, Iterable):
-        texts = [str(t) for t in dataset]
-    else:
-        raise InvalidConfigError(f"calibration_dataset of type {type(dataset).__name__} is not a list or Dataset.")
+    texts = [str(t) for t in column_items(dataset, column, what="calibration_dataset", error=InvalidConfigError,
+                                          column_option="text_column")]
     if not texts:
         raise InvalidConfigError("calibration_dataset is empty: pass at least one text.")
     return tuple(texts[:samples])
+
+
+def resolve_runtime(runtime: str, precision: str | None, *, optimize: Any, quantize: Any,
+                    provider: str) -> tuple[str, str | None, Any]:
+    """Check ``runtime``/``precision`` against the other build options; returns ``(runtime, precision, quantize)``.
+
+    On ONNX Runtime, ``precision="int8"`` without ``quantize`` means ``quantize="dynamic"`` (``"int8-plain"``:
+    ``"dynamic-plain"``), ``"fp32"`` means no quantization, and ``"bf16"`` is refused (no bf16 kernels in its
+    x86 CPU provider). On OpenVINO the precision defaults to ``fp32`` and the graph is the plain export;
+    ``"int8"`` is NNCF's int8 with the int8 guard, ``"int8-plain"`` the same without it.
+
+    Raises:
+        InvalidConfigError: An unknown runtime or precision, a combination that cannot be built, or bf16 on a
+            CPU without it.
+        ProviderUnavailableError: runtime='openvino' without the ``[openvino]`` extra.
+    """
+    from onnx_pipelines.openvino_runner import check_precision, check_runtime
+
+    runtime = check_runtime(runtime)
+    precision = None if precision is None else check_precision(precision)
+    if runtime == "onnxruntime":
+        if precision == "bf16":
+            raise InvalidConfigError(
+                "precision='bf16' has no ONNX Runtime CPU kernels on x86 (its bf16 fast-math option is ARM64-only): "
+                "use runtime='openvino', precision='bf16' on a CPU with AVX512-BF16 or AMX."
+            )
+        if precision == "fp32" and quantize is not None:
+            raise InvalidConfigError(f"precision='fp32' contradicts quantize={quantize!r}: drop one of them.")
+        if precision == "int8" and quantize is None:
+            quantize = "dynamic"
+        if precision == "int8-plain":
+            if quantize is None:
+                quantize = "dynamic-plain"
+            elif not str(quantize).endswith(PLAIN_SUFFIX):
+                raise InvalidConfigError(
+                    f"precision='int8-plain' (int8 without the guard) contradicts quantize={quantize!r}: say "
+                    f"quantize='{quantize}-plain', or drop precision."
+                )
+        return runtime, precision, quantize
+    if optimize is not None or quantize is not None:
+        raise InvalidConfigError(
+            f"runtime='openvino' reads the plain fp32 export (OpenVINO fuses the graph itself and quantizes with "
+            f"NNCF), so optimize={optimize!r} / quantize={quantize!r} do not apply: drop them and pass "
+            "precision='int8' for OpenVINO's int8."
+        )
+    if str(provider).strip().lower() not in ("auto", "cpu", "cpuexecutionprovider"):
+        raise InvalidConfigError(f"runtime='openvino' runs on the CPU; provider={provider!r} is for ONNX Runtime.")
+    if precision == "bf16":
+        from onnx_pipelines.openvino_runner import check_bf16_available
+
+        check_bf16_available()  # before any export: fail fast on CPUs without bf16
+    return runtime, precision or "fp32", None

@@ -47,6 +47,11 @@ class GuardInputs:
     def batching(self) -> str:
         return f"fixed batches of {GUARD_BATCH_SIZE} rows, padded to the longest row of each batch"
 
+    def subset(self, indices: Sequence[int]) -> GuardInputs:
+        """The batches at ``indices`` (same source)."""
+        batches = tuple(self.batches[i] for i in indices)
+        return GuardInputs(batches, self.source, sum(len(b["input_ids"]) for b in batches))
+
 
 def guard_inputs(tokenizer: Any, task: TaskSpec, calibration_batches: Sequence[Batch] | None = None) -> GuardInputs:
     """The rows to guard on: the user's calibration rows when given, else :mod:`onnx_pipelines.guard_texts`.

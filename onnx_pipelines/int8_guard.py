@@ -33,11 +33,15 @@ from onnx_pipelines.tasks import TaskSpec
 logger = logging.getLogger(__name__)
 
 #: Version of the guard's procedure (texts, batching, measures, search); part of the quantize step's cache key.
-GUARD_VERSION = 1
+GUARD_VERSION = 2
 #: A repair may keep at most this share of the quantizable MACs in fp32; past it int8 no longer pays.
 MAX_FP32_MAC_FRACTION = 0.75
 #: Real quantizer runs a repair may spend after the plain build.
 MAX_REPAIR_BUILDS = 3
+#: The one-node-at-a-time ranking runs on this many of the guard batches, spread evenly over them (the
+#: ranking only orders the candidates; every fallback set is judged on all batches). Ranking is the guard's
+#: longest part: one probe run per quantizable node and batch.
+RANK_BATCHES = 3
 
 #: Re-quantize with the given nodes left in fp32; returns the new int8 graph's path.
 Requantize = Callable[[Sequence[str]], Path]
@@ -49,7 +53,7 @@ def guard_key(settings: Any, task: TaskSpec) -> dict[str, Any] | bool:
     if not getattr(settings, "guard", True):
         return False
     return {"version": GUARD_VERSION, "texts": GUARD_TEXTS_VERSION, "max_fp32_macs": MAX_FP32_MAC_FRACTION,
-            "bound": bound_for(task).to_dict()}
+            "rank_batches": RANK_BATCHES, "bound": bound_for(task).to_dict()}
 
 
 @dataclass(frozen=True)
@@ -147,16 +151,28 @@ class GuardSession:
         return self.measure_outputs(run_graph(_session(model_path), self.inputs, self.task.output_names))
 
     def rank(self, settings: Any) -> tuple[Probe, list[NodeSensitivity], Callable[[set[str]], Measurement]]:
-        """Build the probe for ``settings`` and rank its nodes; also return the probe's evaluate function."""
+        """Build the probe for ``settings`` and rank its nodes on :data:`RANK_BATCHES` of the guard batches;
+        also return the probe's evaluate function (on every batch)."""
         config = settings.config
         probe = Probe(self.parent_model, config.operators_to_quantize, config,
                       exclude=list(config.nodes_to_exclude or []))
+        chosen = spread(len(self.inputs.batches), RANK_BATCHES)
+        rank_inputs = self.inputs.subset(chosen)
+        rank_reference = [self.reference[i] for i in chosen]
 
-        def evaluate(quantized: set[str]) -> Measurement:
-            outputs = run_graph(probe.runner, self.inputs, self.task.output_names, extra_feed=probe.feed(quantized))
-            return self.measure_outputs(outputs)
+        def evaluate_on(inputs: GuardInputs, reference: Sequence[dict[str, Any]], quantized: set[str]) -> Measurement:
+            outputs = run_graph(probe.runner, inputs, self.task.output_names, extra_feed=probe.feed(quantized))
+            return measure(self.task, self.bound, reference, outputs, inputs, folder=self.folder)
 
-        return probe, rank_nodes(probe, evaluate), evaluate
+        ranked = rank_nodes(probe, lambda quantized: evaluate_on(rank_inputs, rank_reference, quantized))
+        return probe, ranked, lambda quantized: evaluate_on(self.inputs, self.reference, quantized)
+
+
+def spread(count: int, chosen: int) -> list[int]:
+    """``chosen`` indices spread evenly over ``range(count)`` (all of them when ``count <= chosen``)."""
+    if count <= chosen:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (chosen - 1)) for i in range(chosen)}) if chosen > 1 else [0]
 
 
 def _session(model_path: Path) -> Any:

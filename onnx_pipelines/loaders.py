@@ -130,3 +130,10 @@ def load_torch_model(torch_class: Any, path: str | Path, **kwargs: Any) -> Any:
 
 
 __all__ = ["check_torch_weights", "load_tokenizer", "load_torch_model"]
+
+
+def cap_max_length(tokenizer: Any, config: Any) -> None:
+    """Some tokenizers report a huge ``model_max_length``; truncation must stop at the position limit."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit and (tokenizer.model_max_length is None or tokenizer.model_max_length > limit):
+        tokenizer.model_max_length = int(limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -202,3 +203,12 @@ def _hash_files(stamps: tuple[tuple[str, int, int], ...], root: str) -> str:
             while chunk := handle.read(_HASH_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def copy_support_files(src: Path, dst: Path) -> None:
+    """Copy config, tokenizer and sentence-transformers pooling files (never ONNX graphs or weights)."""
+    for name in ("config.json", *TOKENIZER_FILES, *SENTENCE_TRANSFORMERS_FILES):
+        source_file = src / name
+        if source_file.is_file() and not (dst / name).exists():
+            (dst / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source_file, dst / name)

@@ -111,7 +111,8 @@ def openvino_ranking(session: GuardSession, ir_path: Path
         set of OpenVINO op names to quantize.
     """
     from onnx_pipelines.config import resolve_quantize
-    from onnx_pipelines.guard_measures import run_graph
+    from onnx_pipelines.guard_measures import GuardInputs, measure, run_graph
+    from onnx_pipelines.int8_guard import RANK_BATCHES, spread
     from onnx_pipelines.sensitivity import Probe
 
     # ORT's dynamic recipe simulates the rounding (per-channel symmetric int8 weights, per-batch activation
@@ -120,15 +121,22 @@ def openvino_ranking(session: GuardSession, ir_path: Path
     assert recipe is not None  # a mode name always resolves
     probe = Probe(session.parent_model, PROBE_OPERATORS, recipe.config)
 
+    # As ONNX Runtime's guard: rank on RANK_BATCHES of the guard batches, judge every set on all of them.
+    chosen = spread(len(session.inputs.batches), RANK_BATCHES)
+    rank_inputs, rank_reference = session.inputs.subset(chosen), [session.reference[i] for i in chosen]
+
+    def evaluate_on(inputs: GuardInputs, reference: Sequence[dict[str, Any]], quantized: set[str]) -> Measurement:
+        outputs = run_graph(probe.runner, inputs, session.task.output_names, extra_feed=probe.feed(quantized))
+        return measure(session.task, session.bound, reference, outputs, inputs, folder=session.folder)
+
     def evaluate(quantized: set[str]) -> Measurement:
-        outputs = run_graph(probe.runner, session.inputs, session.task.output_names, extra_feed=probe.feed(quantized))
-        return session.measure_outputs(outputs)
+        return evaluate_on(session.inputs, session.reference, quantized)
 
     names = map_to_openvino([n.name for n in probe.nodes], quantized_ops(ir_path))
     ranked = []
     for node in probe.nodes:  # the others' gates stay shut: NNCF leaves them in fp32 too
         if node.name in names:
-            result = evaluate({node.name})
+            result = evaluate_on(rank_inputs, rank_reference, {node.name})
             ranked.append(NodeSensitivity(node, result.error, dict(result.values)))
     ranked.sort(key=lambda s: (-s.error, -s.node.macs_per_token))
     back = {ov: onnx for onnx, ov in names.items()}

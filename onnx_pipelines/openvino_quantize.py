@@ -191,8 +191,8 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
         ProviderUnavailableError: openvino or nncf missing.
         QuantizationAccuracyError: The guard found no NNCF build that meets the task's bound.
     """
-    from onnx_pipelines.artifacts import copy_support_files
     from onnx_pipelines.int8_guard import guard_key
+    from onnx_pipelines.model_source import copy_support_files
 
     settings = settings or NncfSettings()
     if not parent.model_file.endswith(".onnx"):

@@ -106,7 +106,7 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
     """
     import transformers
 
-    from onnx_pipelines.loaders import load_tokenizer
+    from onnx_pipelines.loaders import cap_max_length, load_tokenizer
 
     if request.engine == "openvino":  # issue 15: our same pipeline classes, on an OpenVINO runner
         from onnx_pipelines.runner_pipeline import pipeline_from_runner
@@ -151,9 +151,3 @@ def _name_guarded_nodes(pipe: Any, artifact: Artifact) -> None:
     if isinstance(guard, dict) and guard.get("fp32_nodes"):
         pipe.variant = f"{pipe.variant} ({len(guard['fp32_nodes'])} nodes fp32)"
 
-
-def cap_max_length(tokenizer: Any, config: Any) -> None:
-    """Some tokenizers report a huge ``model_max_length``; truncation must stop at the position limit."""
-    limit = getattr(config, "max_position_embeddings", None)
-    if limit and (tokenizer.model_max_length is None or tokenizer.model_max_length > limit):
-        tokenizer.model_max_length = int(limit)

@@ -35,6 +35,12 @@ def require_shared(path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``pytest.mark.anyio``) run on asyncio, the event loop uvicorn serves on."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return require_shared(SHARED)

@@ -18,8 +18,10 @@ ROWS = [PYTORCH, DOCS_FP32, DOCS_INT8, "O2+int8-dynamic", "int8-static"]
 
 
 @pytest.fixture(scope="module")
-def quick_run(tiny_classifier: Path, shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One quick bench run (baselines, our fastest int8, static int8) on the tiny classifier and BBC texts."""
+def quick_run(tiny_classifier: Path, shared_dir: Path, artifact_cache: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One quick bench run (baselines, our fastest int8, static int8) on the tiny classifier and BBC texts,
+    one round (each round starts every candidate's process again), in the session's artifact cache."""
     out = tmp_path_factory.mktemp("bench-out")
     data = shared_dir / "data" / "bbc-news"
     code = main([
@@ -27,8 +29,8 @@ def quick_run(tiny_classifier: Path, shared_dir: Path, tmp_path_factory: pytest.
         "--dataset", str(data / "test.jsonl"), "--calibration-data", str(data / "train.jsonl"),
         "--quick", "--variants", "O2+int8-dynamic,int8-static", "--limit", "10",
         "--seq-lens", "8,32", "--batch-sizes", "1,3", "--batch-seq-len", "16",
-        "--max-lengths", "64", "--repeats", "2", "--rounds", "2",
-        "--output", str(out), "--cache-dir", str(tmp_path_factory.mktemp("bench-cache")),
+        "--max-lengths", "64", "--repeats", "2", "--rounds", "1",
+        "--output", str(out), "--cache-dir", str(artifact_cache),
     ])
     assert code == 0
     return out

@@ -64,9 +64,9 @@ def test_token_classification_on_openvino(conll_model: Path, artifact_cache: Pat
 
 
 def test_runtime_and_precision_are_resolved_before_any_build() -> None:
+    from onnx_pipelines.build_request import resolve_runtime
     from onnx_pipelines.errors import InvalidConfigError
     from onnx_pipelines.openvino_runner import has_bf16
-    from onnx_pipelines.runner_pipeline import resolve_runtime
 
     assert resolve_runtime("onnxruntime", "int8", optimize="O2", quantize=None, provider="auto") == (
         "onnxruntime", "int8", "dynamic")

@@ -31,11 +31,6 @@ pytestmark = pytest.mark.anyio
 FAST = {"optimize": "O2", "quantize": "dynamic"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def onnx_pipeline(task: str, model: Path, cache: Path, **options: Any) -> Any:
     """``load_pipeline(task, model)``; skip when the task registry does not have ``task`` yet."""
     if task not in supported_tasks():

@@ -23,11 +23,6 @@ from onnx_pipelines.serving.settings import ServingSettings  # noqa: E402
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Recorder:
     """``run_batch`` that doubles numbers, remembers each batch, and can be held until released."""
 

@@ -18,11 +18,6 @@ from onnx_pipelines.serving import create_app_from_pipeline  # noqa: E402
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def embedder(minilm_model: Path, artifact_cache: Path) -> Any:
     return load_pipeline("sentence-embeddings", minilm_model, cache_dir=artifact_cache)

@@ -32,11 +32,6 @@ VARIANT = ("--optimize", "O2")
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Served:
     """The running servers, and the same ONNX pipeline loaded in this process."""

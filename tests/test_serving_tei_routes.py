@@ -20,11 +20,6 @@ from onnx_pipelines.serving import create_app_from_pipeline  # noqa: E402
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def classifier(bbc_model: Path, artifact_cache: Path) -> Any:
     return load_pipeline("text-classification", bbc_model, cache_dir=artifact_cache, optimize="O2")

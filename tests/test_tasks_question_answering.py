@@ -82,7 +82,9 @@ def test_keyword_and_positional_calls_agree(qa_onnx) -> None:
 
 
 def test_int8_dynamic_gives_spans_of_the_context(qa_model_dir: Path, tasks_cache: Path, qa_torch) -> None:
-    qa_int8 = load_pipeline("question-answering", qa_model_dir, quantize="dynamic", cache_dir=tasks_cache)
+    # The span head is seeded, not trained (its span choice is noise the int8 guard would chase): the pipeline
+    # is checked on the plain int8 recipe; the guard is tested on trained models in tests/test_int8_guard.py.
+    qa_int8 = load_pipeline("question-answering", qa_model_dir, quantize="dynamic-plain", cache_dir=tasks_cache)
     answers = qa_int8(QUESTIONS)
     assert all(e["context"][a["start"]:a["end"]] == a["answer"] for a, e in zip(answers, QUESTIONS, strict=True))
 

@@ -63,7 +63,10 @@ def test_nli_logits_match_pytorch_within_1e4(zs_onnx, zs_torch) -> None:
 
 
 def test_int8_dynamic_scores_every_label(nli_model_dir: Path, tasks_cache: Path) -> None:
-    zs_int8 = load_pipeline("zero-shot-classification", nli_model_dir, quantize="dynamic", cache_dir=tasks_cache)
+    # The NLI head is seeded, not trained: its near-tied logits make the int8 guard's top-1 measure noise, so
+    # this checks the pipeline on the plain int8 recipe (the guard is tested on trained models in
+    # tests/test_int8_guard.py).
+    zs_int8 = load_pipeline("zero-shot-classification", nli_model_dir, quantize="dynamic-plain", cache_dir=tasks_cache)
     out = zs_int8(TEXTS[0], candidate_labels=LABELS)
     assert sorted(out["labels"]) == sorted(LABELS)
     assert sum(out["scores"]) == pytest.approx(1.0, abs=1e-5)

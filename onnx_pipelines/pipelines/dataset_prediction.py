@@ -9,7 +9,7 @@ input order. It works with any ``transformers`` text pipeline: ours, and the pla
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from onnx_pipelines.errors import DatasetError, InvalidInputError
 from onnx_pipelines.length_batches import length_sorted_batches, restore_order
 from onnx_pipelines.pipelines.truncation import cut_texts
+from onnx_pipelines.text_column import column_items
 
 #: Texts tokenized per call when measuring lengths (bounds the tokenizer's memory on huge datasets).
 _LENGTH_CHUNK = 1024
@@ -75,21 +76,8 @@ def predict_dataset(
 
 def dataset_items(texts_or_dataset: Any, column: str = "text") -> list[Any]:
     """The texts (or text-pair dicts) of a list or a ``datasets.Dataset`` column, checked."""
-    if isinstance(texts_or_dataset, (str, bytes)):
-        raise InvalidInputError("Pass a list of texts or a datasets.Dataset, not a single string.")
-    column_names = getattr(texts_or_dataset, "column_names", None)
-    if column_names is not None:
-        if column not in column_names:
-            raise DatasetError(
-                f"The dataset has no column {column!r} (columns: {', '.join(column_names)}); pass column=..."
-            )
-        items = list(texts_or_dataset[column])
-    elif isinstance(texts_or_dataset, Iterable):
-        items = list(texts_or_dataset)
-    else:
-        raise InvalidInputError(
-            f"Cannot read texts from a {type(texts_or_dataset).__name__}: pass a list or a datasets.Dataset."
-        )
+    items = column_items(texts_or_dataset, column, what="The data", error=InvalidInputError,
+                         column_error=DatasetError, column_option="column")
     for index, item in enumerate(items):
         if isinstance(item, Mapping):
             if not isinstance(item.get("text"), str) or not item["text"].strip():

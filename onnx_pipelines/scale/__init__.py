@@ -3,7 +3,8 @@
 See :func:`batch_predict` and ``docs/scale.md``.
 """
 
-from onnx_pipelines.scale.job import ENGINES, BatchResult, DataSpec, PredictJob, batch_predict
+from onnx_pipelines.scale.job import ENGINES, BatchResult, batch_predict
+from onnx_pipelines.scale.job_spec import DataSpec, PredictJob
 from onnx_pipelines.scale.shards import Shard, plan_shards, read_output
 
 __all__ = ["ENGINES", "BatchResult", "DataSpec", "PredictJob", "Shard", "batch_predict", "plan_shards", "read_output"]

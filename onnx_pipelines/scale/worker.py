@@ -20,7 +20,7 @@ import numpy as np
 from onnx_pipelines.scale.shards import Shard, write_shard
 
 if TYPE_CHECKING:
-    from onnx_pipelines.scale.job import PredictJob
+    from onnx_pipelines.scale.job_spec import PredictJob
 
 #: The column holding each row's position in the input (sort by it to restore the input order).
 ROW_COLUMN = "row"
