@@ -176,9 +176,13 @@ def spread(count: int, chosen: int) -> list[int]:
 
 
 def _session(model_path: Path) -> Any:
+    """A runner for a guard graph: ONNX Runtime on the CPU for ``.onnx``, OpenVINO for an NNCF IR (``.xml``,
+    f32 inference precision: its int8 is in its own ops, never a silent bf16)."""
     from onnx_pipelines.runtime import RuntimeSettings
     from onnx_pipelines.session_runner import open_runner
 
+    if Path(model_path).suffix == ".xml":
+        return open_runner(model_path, RuntimeSettings(provider="cpu", engine="openvino", precision="int8"))
     return open_runner(model_path, RuntimeSettings(provider="cpu"))
 
 
@@ -285,7 +289,8 @@ def artifact_sensitivity(folder: Path) -> str:
     if not guard or not (parent_dir / "manifest.json").is_file():
         raise InvalidModelError(
             f"{str(folder)!r} holds no int8 artifact built with the int8 guard (no 'int8_guard' in manifest.json). "
-            "Build one with: onnx-pipelines export MODEL --task TASK --quantize dynamic"
+            "Build one with: onnx-pipelines export MODEL --task TASK --quantize dynamic (or --runtime openvino "
+            "--precision int8 --calibration-data FILE)"
         )
     lines = [manifest_summary(guard)]
     if guard.get("sensitivity"):
@@ -294,9 +299,14 @@ def artifact_sensitivity(folder: Path) -> str:
     else:
         parent_manifest = json.loads((parent_dir / "manifest.json").read_text())
         task = get_task(guard["task"])
-        settings = resolve_quantize("static" if str(manifest.get("quantize", "")).startswith("static") else "dynamic")
         session = GuardSession(task, parent_dir / parent_manifest["model_file"], folder)
-        _, ranked, _ = session.rank(settings)
+        if manifest.get("runtime") == "openvino":  # NNCF int8: the same ranking, under OpenVINO op names
+            from onnx_pipelines.openvino_guard import openvino_ranking
+
+            ranked, _ = openvino_ranking(session, folder / manifest["model_file"])
+        else:
+            static = str(manifest.get("quantize", "")).startswith("static")
+            _, ranked, _ = session.rank(resolve_quantize("static" if static else "dynamic"))
         lines.append("(ranking computed now: the plain recipe passed, so the build did not need it)")
     lines += ["", sensitivity_table(ranked, guard.get("fp32_nodes", ()))]
     return "\n".join(lines)
