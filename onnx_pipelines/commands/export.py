@@ -136,7 +136,7 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)
     if getattr(args, "explain", False) and "int8_guard" in artifact.manifest:  # ORT int8, or OpenVINO's NNCF int8
-        from onnx_pipelines.int8_guard import artifact_sensitivity
+        from onnx_pipelines.guard_report import artifact_sensitivity
 
         print(artifact_sensitivity(artifact.path))
     return 0
