@@ -29,8 +29,11 @@ BBC = SHARED / "models" / "bbc-news-minilm"
 DATA = SHARED / "data" / "bbc-news"
 
 CLASSIFIER_ROWS = ("pytorch", "fp32", "O2+int8-dynamic", "openvino:fp32", "openvino:bf16", "openvino:int8")
+#: NNCF int8 of all-MiniLM-L6-v2 misses the embeddings guard bound (min cosine 0.9838 on the guard texts, 0.9958
+#: at best with 75% of the MACs in fp32: docs/tuning.md), so ``openvino:int8`` is refused there; the row
+#: measures the peer's recipe as it comes, without the guard.
 EMBEDDING_ROWS = ("sentence-transformers", "fp32", "O2+int8-dynamic", "openvino:fp32", "openvino:bf16",
-                  "openvino:int8")
+                  "openvino:int8-plain")
 
 
 def _rows(texts_path: Path) -> list[dict[str, Any]]:

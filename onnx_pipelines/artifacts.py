@@ -90,12 +90,12 @@ def build_artifact(request: BuildRequest, *, cache: ArtifactCache | None = None,
             lambda tmp, parent: _quantize_build(tmp, parent, quantize, out_file, calibration, task, progress),
             progress, f"Quantizing to int8 ({quantize.label})",
         )
-    if request.runtime.engine == "openvino" and request.runtime.precision == "int8":  # issue 15: NNCF int8 step
+    if request.runtime.engine == "openvino" and request.precision == "int8":  # issue 15: NNCF int8 step
         from onnx_pipelines.openvino_quantize import NncfSettings, build_openvino_int8
 
         texts = list(request.calibration_texts or ())
-        current = build_openvino_int8(current, texts, NncfSettings(samples=max(len(texts), 1)), cache=cache,
-                                      progress=progress, group=group)
+        nncf = NncfSettings(samples=max(len(texts), 1), guard=request.runtime.precision == "int8")  # int8-plain: off
+        current = build_openvino_int8(current, texts, nncf, cache=cache, progress=progress, group=group, task=task)
     return current
 
 

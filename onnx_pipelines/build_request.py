@@ -74,16 +74,17 @@ class BuildRequest:
 
     @property
     def precision(self) -> str:
-        """``fp32``, ``bf16`` or ``int8`` (ONNX Runtime: ``int8`` when quantized, else ``fp32``)."""
+        """``fp32``, ``bf16`` or ``int8`` (ONNX Runtime: ``int8`` when quantized, else ``fp32``; OpenVINO's
+        ``int8-plain``, int8 without the guard, is ``int8`` here and in the variant name's suffix)."""
         if self.runtime.precision is not None:
-            return self.runtime.precision
+            return self.runtime.precision.removesuffix(PLAIN_SUFFIX)
         return "int8" if self.quantize is not None else "fp32"
 
     @property
     def variant(self) -> str:
         """``fp32``, ``O2``, ``int8-dynamic``, ``O2+int8-static``, ``openvino:bf16``, ... as reports name it."""
         if self.runtime.engine == "openvino":  # issue 15
-            return f"openvino:{self.precision}"
+            return f"openvino:{self.runtime.precision or 'fp32'}"
         return variant_name(
             self.optimize.label if self.optimize else None,
             None if self.quantize is None else self.quantize_mode,
@@ -226,7 +227,8 @@ def resolve_build_request(
             fp32 export itself.
         precision: ``"fp32"``, ``"bf16"`` (OpenVINO on CPUs with AVX512-BF16/AMX) or ``"int8"`` (ONNX
             Runtime: ``quantize="dynamic"`` unless given; OpenVINO: NNCF, calibrated on
-            ``calibration_dataset``); ``None``: fp32, or int8 when ``quantize`` is given.
+            ``calibration_dataset``, with the int8 guard); ``"int8-plain"``: the same int8 without the guard;
+            ``None``: fp32, or int8 when ``quantize`` is given.
         fp32_nodes: Graph nodes to keep in fp32 when quantizing (a recipe's pinned mixed-precision fallbacks).
 
     Returns:
@@ -261,7 +263,7 @@ def resolve_build_request(
     calibration = None
     if quantize_settings is not None and quantize_settings.is_static:
         calibration = calibration_texts(calibration_dataset, text_column, quantize_settings.calibration_samples)
-    elif engine == "openvino" and precision == "int8":  # NNCF calibrates on the user's texts
+    elif engine == "openvino" and str(precision).startswith("int8"):  # NNCF calibrates on the user's texts
         if calibration_dataset is None:
             raise InvalidConfigError(
                 "runtime='openvino', precision='int8' quantizes with NNCF, which calibrates on real texts: pass "
@@ -311,9 +313,10 @@ def resolve_runtime(runtime: str, precision: str | None, *, optimize: Any, quant
                     provider: str) -> tuple[str, str | None, Any]:
     """Check ``runtime``/``precision`` against the other build options; returns ``(runtime, precision, quantize)``.
 
-    On ONNX Runtime, ``precision="int8"`` without ``quantize`` means ``quantize="dynamic"``, ``"fp32"`` means
-    no quantization, and ``"bf16"`` is refused (no bf16 kernels in its x86 CPU provider). On OpenVINO the
-    precision defaults to ``fp32`` and the graph is the plain export.
+    On ONNX Runtime, ``precision="int8"`` without ``quantize`` means ``quantize="dynamic"`` (``"int8-plain"``:
+    ``"dynamic-plain"``), ``"fp32"`` means no quantization, and ``"bf16"`` is refused (no bf16 kernels in its
+    x86 CPU provider). On OpenVINO the precision defaults to ``fp32`` and the graph is the plain export;
+    ``"int8"`` is NNCF's int8 with the int8 guard, ``"int8-plain"`` the same without it.
 
     Raises:
         InvalidConfigError: An unknown runtime or precision, a combination that cannot be built, or bf16 on a
@@ -334,6 +337,14 @@ def resolve_runtime(runtime: str, precision: str | None, *, optimize: Any, quant
             raise InvalidConfigError(f"precision='fp32' contradicts quantize={quantize!r}: drop one of them.")
         if precision == "int8" and quantize is None:
             quantize = "dynamic"
+        if precision == "int8-plain":
+            if quantize is None:
+                quantize = "dynamic-plain"
+            elif not str(quantize).endswith(PLAIN_SUFFIX):
+                raise InvalidConfigError(
+                    f"precision='int8-plain' (int8 without the guard) contradicts quantize={quantize!r}: say "
+                    f"quantize='{quantize}-plain', or drop precision."
+                )
         return runtime, precision, quantize
     if optimize is not None or quantize is not None:
         raise InvalidConfigError(

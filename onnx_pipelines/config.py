@@ -24,6 +24,9 @@ OPTIMIZATION_LEVELS: tuple[str, ...] = ("O1", "O2", "O3", "O4")
 #: ``-plain`` modes build the int8 recipe as it comes, without the int8 guard (:mod:`onnx_pipelines.int8_guard`).
 QUANTIZE_MODES: tuple[str, ...] = ("dynamic", "static", "dynamic-plain", "static-plain")
 PLAIN_SUFFIX = "-plain"
+#: OpenVINO variant precisions; ``int8-plain`` is NNCF's int8 without the int8 guard (the one ``-plain`` rule:
+#: the suffix on an int8 spelling builds the recipe as it comes).
+OPENVINO_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8", "int8-plain")
 CPU_ISAS: tuple[str, ...] = ("avx512_vnni", "avx512", "avx2", "arm64")
 #: Version of what quantize.py does beyond the Optimum config (type annotation, float mask ops, entropy
 #: bins); part of the cache key so an artifact built by an older recipe is never reused.
@@ -311,7 +314,8 @@ class Variant:
 
     Spelled ``fp32``, ``O1``..``O4``, ``int8-dynamic``, ``int8-static`` or ``O2+int8-dynamic`` etc. on ONNX
     Runtime; ``openvino:fp32``, ``openvino:bf16``, ``openvino:int8`` (also ``openvino+int8``) on OpenVINO,
-    which reads the plain fp32 export and brings its own graph fusions and (NNCF) int8.
+    which reads the plain fp32 export and brings its own graph fusions and (NNCF) int8; ``openvino:int8-plain``
+    is that int8 without the int8 guard, as ``int8-dynamic-plain`` is on ONNX Runtime.
 
     Example:
         >>> Variant.parse("O2+int8-dynamic")
@@ -323,7 +327,7 @@ class Variant:
     optimize: str | None = None
     quantize: str | None = None
     runtime: str = "onnxruntime"
-    precision: str | None = None  # OpenVINO only: fp32, bf16 or int8
+    precision: str | None = None  # OpenVINO only: fp32, bf16, int8 or int8-plain
 
     def __post_init__(self) -> None:
         if self.optimize is not None and self.optimize not in OPTIMIZATION_LEVELS:
@@ -344,8 +348,9 @@ class Variant:
                     "with NNCF): use openvino:fp32, openvino:bf16 or openvino:int8, without O1-O4 or int8-dynamic."
                 )
             object.__setattr__(self, "precision", self.precision or "fp32")
-            if self.precision not in ("fp32", "bf16", "int8"):
-                raise InvalidConfigError(f"OpenVINO precision {self.precision!r} is not one of fp32, bf16, int8.")
+            if self.precision not in OPENVINO_PRECISIONS:
+                raise InvalidConfigError(
+                    f"OpenVINO precision {self.precision!r} is not one of {', '.join(OPENVINO_PRECISIONS)}.")
         elif self.precision is not None:
             raise InvalidConfigError(
                 f"precision={self.precision!r} is for OpenVINO variants; on ONNX Runtime say int8-dynamic or "
@@ -362,7 +367,8 @@ class Variant:
     @property
     def calibrates(self) -> bool:
         """Whether building it needs calibration texts: int8-static, and OpenVINO's NNCF int8."""
-        return str(self.quantize).startswith("static") or (self.runtime == "openvino" and self.precision == "int8")
+        return str(self.quantize).startswith("static") or (
+            self.runtime == "openvino" and str(self.precision).startswith("int8"))
 
     @classmethod
     def parse(cls, spec: str) -> Variant:
@@ -377,7 +383,7 @@ class Variant:
         head, _, rest = text.replace(":", "+", 1).partition("+")
         if head.strip().lower() in ("openvino", "ov"):
             precision = rest.strip().lower() or "fp32"
-            if precision not in ("fp32", "bf16", "int8"):
+            if precision not in OPENVINO_PRECISIONS:
                 raise InvalidConfigError(_bad_variant(spec))
             return cls(runtime="openvino", precision=precision)
         optimize: str | None = None
@@ -404,7 +410,8 @@ def _bad_variant(spec: str) -> str:
     return (
         f"Unknown variant {spec!r}. Use fp32, O1, O2, O3, O4, int8-dynamic, int8-static (or int8-dynamic-plain, "
         "int8-static-plain: without the int8 guard), an optimization level joined with a quantization, "
-        "e.g. O2+int8-dynamic, or an OpenVINO variant: openvino:fp32, openvino:bf16, openvino:int8."
+        "e.g. O2+int8-dynamic, or an OpenVINO variant: openvino:fp32, openvino:bf16, openvino:int8 "
+        "(openvino:int8-plain: without the int8 guard)."
     )
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def load_eval_dataset(
     if limit is not None and sample is not None:
         raise InvalidConfigError("Pass limit (the first N rows) or sample (N random rows), not both.")
 
-    data = _load_source(source, split=split, config_name=config_name)
+    with _no_progress_bars():  # datasets' 'Generating train split' bars are not ours to print
+        data = _load_source(source, split=split, config_name=config_name)
     dataset = _select_split(data, split, source)
     if dataset.num_rows == 0:
         raise DatasetError(
@@ -208,6 +210,18 @@ def encode_labels(dataset: datasets.Dataset, column: str, label2id: Mapping[str,
 def _check_positive(name: str, value: int | None) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise InvalidConfigError(f"{name}={value!r} is not valid: pass a positive number of rows, or None.")
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Turn ``datasets``' own progress bars off for the block (and back on if they were on)."""
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
 
 
 def _load_source(

@@ -98,7 +98,8 @@ def inspect_onnx(path: str | Path) -> OnnxReport:
     """Validate and describe an ONNX graph.
 
     Args:
-        path: An ``.onnx`` file, or a folder holding one.
+        path: An ``.onnx`` file, or a folder holding one (an OpenVINO IR ``.xml``, or a folder holding only
+            one, is described by :func:`inspect_openvino`).
 
     Returns:
         An :class:`OnnxReport`.
@@ -109,6 +110,9 @@ def inspect_onnx(path: str | Path) -> OnnxReport:
     """
     import onnx
 
+    ir = _openvino_ir(path)
+    if ir is not None:  # issue 15: an NNCF int8 artifact holds OpenVINO IR, not ONNX
+        return inspect_openvino(ir)
     file = find_onnx_file(path)
     try:
         model = onnx.load(str(file), load_external_data=False)
@@ -137,6 +141,53 @@ def inspect_onnx(path: str | Path) -> OnnxReport:
         quantized=bool(quantized_ops),
         quantized_operator_counts=quantized_ops,
         producer=f"{model.producer_name} {model.producer_version}".strip(),
+    )
+
+
+def _openvino_ir(path: str | Path) -> Path | None:
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path if path.suffix == ".xml" else None
+    if path.is_dir() and not any(path.glob("*.onnx")):
+        irs = sorted(path.glob("*.xml"))
+        return irs[0] if len(irs) == 1 else None
+    return None
+
+
+def inspect_openvino(file: Path) -> OnnxReport:
+    """Describe an OpenVINO IR (``.xml`` + ``.bin``, e.g. an NNCF int8 artifact) in the same report.
+
+    ``valid`` says whether OpenVINO reads it and infers its types; ``quantized`` whether it has
+    ``FakeQuantize`` ops, and ``quantized_operator_counts`` counts the ops that read int8 values.
+
+    Raises:
+        ProviderUnavailableError: openvino is not installed.
+    """
+    from onnx_pipelines.openvino_guard import quantized_ops
+    from onnx_pipelines.openvino_runner import import_openvino
+
+    openvino = import_openvino()
+    try:
+        model = openvino.Core().read_model(str(file))
+        model.validate_nodes_and_infer_types()
+        valid, message = True, "ok"
+    except Exception as e:  # OpenVINO raises RuntimeError subclasses on unreadable or inconsistent IR
+        return OnnxReport(str(file), False, str(e).splitlines()[0][:300], file.stat().st_size, {}, [], [], {}, 0,
+                          False, producer="OpenVINO IR")
+    ops = Counter(op.get_type_name() for op in model.get_ops())
+    weights = file.with_suffix(".bin")
+    int8 = Counter(quantized_ops(file).values()) if ops.get("FakeQuantize") else Counter()
+
+    def info(port: Any) -> TensorInfo:
+        shape: list[int | str] = [d.get_length() if d.is_static else "?" for d in port.get_partial_shape()]
+        return TensorInfo(port.get_any_name(), str(port.get_element_type().get_type_name()), shape)
+
+    return OnnxReport(
+        path=str(file), valid=valid, checker_message=message,
+        size_bytes=file.stat().st_size + (weights.stat().st_size if weights.is_file() else 0),
+        opsets={}, inputs=[info(p) for p in model.inputs], outputs=[info(p) for p in model.outputs],
+        operator_counts=dict(ops), node_count=len(model.get_ops()), quantized=bool(ops.get("FakeQuantize")),
+        quantized_operator_counts=dict(int8), producer=f"OpenVINO IR ({openvino.__version__})",
     )
 
 

@@ -27,7 +27,7 @@ from onnx_pipelines.guard_bounds import GuardBound, bound_for
 from onnx_pipelines.guard_measures import GuardInputs, Measurement, guard_inputs, measure, run_graph
 from onnx_pipelines.guard_texts import GUARD_TEXTS_VERSION
 from onnx_pipelines.mixed_precision import fp32_mac_fraction, plan_fallback
-from onnx_pipelines.sensitivity import NodeSensitivity, Probe, QuantizableNode, rank_nodes, sensitivity_table
+from onnx_pipelines.sensitivity import NodeSensitivity, Probe, rank_nodes, sensitivity_table
 from onnx_pipelines.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -176,9 +176,13 @@ def spread(count: int, chosen: int) -> list[int]:
 
 
 def _session(model_path: Path) -> Any:
+    """A runner for a guard graph: ONNX Runtime on the CPU for ``.onnx``, OpenVINO for an NNCF IR (``.xml``,
+    f32 inference precision: its int8 is in its own ops, never a silent bf16)."""
     from onnx_pipelines.runtime import RuntimeSettings
     from onnx_pipelines.session_runner import open_runner
 
+    if Path(model_path).suffix == ".xml":
+        return open_runner(model_path, RuntimeSettings(provider="cpu", engine="openvino", precision="int8"))
     return open_runner(model_path, RuntimeSettings(provider="cpu"))
 
 
@@ -261,53 +265,3 @@ def explain(report: GuardReport) -> str:
     if report.sensitivity:
         lines += ["", sensitivity_table(report.sensitivity, report.fp32_nodes)]
     return "\n".join(lines)
-
-
-def artifact_sensitivity(folder: Path) -> str:
-    """The guard's report and ranked sensitivity table of a built int8 artifact (``inspect --sensitivity``).
-
-    Reads the artifact's ``manifest.json``; when the plain recipe passed (no ranking was needed at build
-    time) the ranking is computed now, on the artifact's fp32 parent.
-
-    Raises:
-        InvalidModelError: The folder is no int8 artifact built by this library.
-    """
-    import json
-
-    from onnx_pipelines.config import resolve_quantize
-    from onnx_pipelines.errors import InvalidModelError
-    from onnx_pipelines.tasks import get_task
-
-    manifest_file = folder / "manifest.json"
-    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
-    guard = manifest.get("int8_guard")
-    parent_dir = Path(manifest.get("parent", ""))
-    if not guard or not (parent_dir / "manifest.json").is_file():
-        raise InvalidModelError(
-            f"{str(folder)!r} holds no int8 artifact built with the int8 guard (no 'int8_guard' in manifest.json). "
-            "Build one with: onnx-pipelines export MODEL --task TASK --quantize dynamic"
-        )
-    lines = [manifest_summary(guard)]
-    if guard.get("sensitivity"):
-        ranked = [NodeSensitivity(QuantizableNode(s["name"], s["op_type"], s["weight"], s["macs_per_token"]),
-                                  s["error"], s["values"]) for s in guard["sensitivity"]]
-    else:
-        parent_manifest = json.loads((parent_dir / "manifest.json").read_text())
-        task = get_task(guard["task"])
-        settings = resolve_quantize("static" if str(manifest.get("quantize", "")).startswith("static") else "dynamic")
-        session = GuardSession(task, parent_dir / parent_manifest["model_file"], folder)
-        _, ranked, _ = session.rank(settings)
-        lines.append("(ranking computed now: the plain recipe passed, so the build did not need it)")
-    lines += ["", sensitivity_table(ranked, guard.get("fp32_nodes", ()))]
-    return "\n".join(lines)
-
-
-def manifest_summary(guard: dict[str, Any]) -> str:
-    plain = ", ".join(f"{k} {v:.4f}" for k, v in guard["plain"]["values"].items())
-    final = ", ".join(f"{k} {v:.4f}" for k, v in guard["final"]["values"].items())
-    nodes = guard.get("fp32_nodes") or []
-    kept = (f"{len(nodes)} node(s) kept in fp32 ({guard['fp32_mac_fraction']:.0%} of the quantizable MACs): "
-            f"{', '.join(nodes)}" if nodes else "no node kept in fp32")
-    return (f"int8 guard: {guard['bound']['measure']} on {guard['rows']} {guard['source']} "
-            f"({guard['batching']}); plain recipe: {plain}; kept graph: {final}; {kept}; "
-            f"guard time {guard['seconds']:.1f} s")

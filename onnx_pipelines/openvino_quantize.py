@@ -5,6 +5,11 @@ applies SmoothQuant to the MatMuls) calibrates on real texts: the user's, tokeni
 its own length, so the ranges cover the lengths the model will see. Nodes named in ``ignored`` stay in fp32
 (``nncf.IgnoredScope``): the way out for a layer that int8 breaks.
 
+The build is guarded like ONNX Runtime's int8 (:mod:`onnx_pipelines.openvino_guard`): the IR is measured
+against its fp32 parent on the guard's texts, repaired through the ignored scope when it misses its task's
+bound, or refused; ``guard=False`` (``precision="int8-plain"``, variant ``openvino:int8-plain``) builds the
+recipe as it comes.
+
 The result is an OpenVINO IR (``openvino_model.xml`` + ``.bin``) in its own cache folder beside the export it
 came from, with a manifest naming runtime, precision, the parent artifact and the calibration.
 """
@@ -13,12 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from onnx_pipelines.cache import Artifact, ArtifactCache
 from onnx_pipelines.errors import InvalidConfigError, ProviderUnavailableError
+from onnx_pipelines.tasks import TaskSpec
 
 OPENVINO_INT8_FILE = "openvino_model.xml"
 #: Texts are tokenized up to this many tokens for calibration (the model's limit when lower).
@@ -36,7 +42,10 @@ class NncfSettings:
             ``performance`` (symmetric everywhere).
         fast_bias_correction: NNCF's fast bias correction (``False``: the slower, full bias correction).
         max_length: Tokens per calibration text.
-        ignored: Node names kept in fp32 (``nncf.IgnoredScope(names=...)``).
+        ignored: Node names kept in fp32 (``nncf.IgnoredScope(names=...)``; OpenVINO op names, which are the
+            ONNX node names of the export, ``<name>/WithoutBiases`` for a ``Gemm``'s MatMul).
+        guard: Measure the IR against its fp32 parent and repair or refuse it
+            (:mod:`onnx_pipelines.openvino_guard`); ``False`` is ``precision="int8-plain"``.
 
     Raises:
         InvalidConfigError: An unknown preset, or a non-positive sample count or length.
@@ -47,6 +56,7 @@ class NncfSettings:
     fast_bias_correction: bool = True
     max_length: int = NNCF_MAX_LENGTH
     ignored: tuple[str, ...] = field(default_factory=tuple)
+    guard: bool = True
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -56,6 +66,8 @@ class NncfSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidConfigError(f"{name} must be a positive integer, got {value!r}.")
         object.__setattr__(self, "ignored", tuple(self.ignored))
+        if not isinstance(self.guard, bool):
+            raise InvalidConfigError(f"guard must be True or False, got {self.guard!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ignored": list(self.ignored)}
@@ -155,22 +167,37 @@ def quantize_openvino(onnx_path: Path, out_dir: Path, samples: Sequence[dict[str
 
 def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSettings | None = None,
                         *, cache: ArtifactCache | None = None, progress: Callable[[str], None] | None = None,
-                        group: str | None = None) -> Artifact:
+                        group: str | None = None, task: TaskSpec | str | None = None) -> Artifact:
     """The cached NNCF int8 IR of ``parent`` (an fp32 ONNX artifact), built on ``texts`` when missing.
 
-    The cache key holds the parent's key, the settings, a hash of the calibration tokens and the
-    openvino/nncf versions, so other texts or another NNCF build a new artifact. ``group`` is the model's
-    cache folder (default: the parent's).
+    The cache key holds the parent's key, the settings, a hash of the calibration tokens, the
+    openvino/nncf versions and the int8 guard (:func:`~onnx_pipelines.int8_guard.guard_key`), so other texts,
+    another NNCF or another guard build a new artifact. ``group`` is the model's cache folder (default: the
+    parent's). Unless ``settings.guard`` is off, the IR is guarded (:mod:`onnx_pipelines.openvino_guard`) and
+    what the guard measured is in the manifest under ``"int8_guard"``.
+
+    Args:
+        parent: The fp32 ONNX artifact.
+        texts: Calibration texts.
+        settings: How NNCF is called.
+        cache: The artifact cache (default: the parent's).
+        progress: Called with a message before each long part.
+        group: The model's cache folder.
+        task: The task the guard measures (default: the one the parent was exported for).
 
     Raises:
-        InvalidConfigError: No calibration texts, or a parent that is not a plain fp32 ONNX graph.
+        InvalidConfigError: No calibration texts, a parent that is not a plain fp32 ONNX graph, or a guarded
+            build of a parent whose task is unknown.
         ProviderUnavailableError: openvino or nncf missing.
+        QuantizationAccuracyError: The guard found no NNCF build that meets the task's bound.
     """
+    from onnx_pipelines.int8_guard import guard_key
     from onnx_pipelines.model_source import copy_support_files
 
     settings = settings or NncfSettings()
     if not parent.model_file.endswith(".onnx"):
         raise InvalidConfigError(f"NNCF int8 starts from an fp32 ONNX export, not {parent.model_file!r}.")
+    spec = _guard_task(parent, task) if settings.guard else None
     samples = calibration_samples(parent.path, texts, settings)
     digest = hashlib.sha256()
     for sample in samples:
@@ -184,6 +211,7 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
         "settings": settings.to_dict(),
         "calibration": digest.hexdigest()[:16],
         "openvino_versions": openvino_versions(),
+        "guard": guard_key(settings, spec) if spec is not None else False,
     }
 
     def build(tmp: Path) -> tuple[str, dict[str, Any]]:
@@ -191,10 +219,41 @@ def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSe
             progress(f"Quantizing to int8 with NNCF on {len(samples)} texts (OpenVINO)")
         copy_support_files(parent.path, tmp)
         out = quantize_openvino(parent.model_path, tmp, samples, settings)
-        return out.name, {"parent": str(parent.path), "runtime": "openvino", "precision": "int8",
-                          "quantize": "nncf", "calibration_rows": len(samples)}
+        extra: dict[str, Any] = {"parent": str(parent.path), "runtime": "openvino", "precision": "int8",
+                                 "quantize": "nncf" if settings.guard else "nncf-plain",
+                                 "calibration_rows": len(samples), "nncf": settings.to_dict()}
+        if spec is not None:  # the int8 guard, as on ONNX Runtime's int8 (openvino_guard.py)
+            import logging
 
-    return cache.get_or_build(group or parent.path.parent.name, "openvino_int8", key_data, build)
+            from onnx_pipelines.openvino_guard import guard_openvino_build
+
+            def requantize(nodes: Sequence[str]) -> Path:
+                return quantize_openvino(parent.model_path, tmp, samples, replace(settings, ignored=tuple(nodes)))
+
+            out, report = guard_openvino_build(spec, parent.model_path, out, tmp, requantize,
+                                               already_ignored=settings.ignored, progress=progress)
+            extra["int8_guard"] = report.to_dict()
+            extra["nncf"]["ignored"] = [*settings.ignored, *report.fp32_nodes]
+            logging.getLogger(__name__).info("%s", report.summary())
+        return out.name, extra
+
+    name = "openvino_int8" if settings.guard else "openvino_int8_plain"
+    return cache.get_or_build(group or parent.path.parent.name, name, key_data, build)
+
+
+def _guard_task(parent: Artifact, task: TaskSpec | str | None) -> TaskSpec:
+    from onnx_pipelines.tasks import get_task
+
+    if isinstance(task, TaskSpec):
+        return task
+    name = task or parent.manifest.get("task")
+    if not name:
+        raise InvalidConfigError(
+            f"The int8 guard measures the NNCF build in its task's measure, but {str(parent.path)!r} does not say "
+            "which task it was exported for: pass task= (e.g. 'text-classification'), or build without the guard "
+            "with NncfSettings(guard=False) (precision='int8-plain')."
+        )
+    return get_task(str(name))
 
 
 __all__ = ["NncfSettings", "OPENVINO_INT8_FILE", "build_openvino_int8", "calibration_samples", "quantize_openvino"]

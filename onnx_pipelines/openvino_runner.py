@@ -30,6 +30,8 @@ from onnx_pipelines.errors import InvalidConfigError, ProviderUnavailableError
 
 #: Precisions a pipeline can ask for. ``int8`` on OpenVINO is an NNCF-quantized graph run with f32 elsewhere.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+#: ``int8-plain``: the int8 recipe without the int8 guard (a build matter; it runs as ``int8``).
+PLAIN_INT8 = "int8-plain"
 RUNTIMES: tuple[str, ...] = ("onnxruntime", "openvino")
 PERFORMANCE_HINTS: tuple[str, ...] = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
 
@@ -68,15 +70,15 @@ def check_runtime(runtime: str) -> str:
 
 
 def check_precision(precision: str) -> str:
-    """Normalize a precision name (``fp32``/``f32``, ``bf16``, ``int8``).
+    """Normalize a precision name (``fp32``/``f32``, ``bf16``, ``int8``, ``int8-plain``: int8 without the guard).
 
     Raises:
         InvalidConfigError: Any other name; the message lists the valid ones.
     """
     key = str(precision).strip().lower()
     key = {"f32": "fp32", "float32": "fp32", "bfloat16": "bf16"}.get(key, key)
-    if key not in PRECISIONS:
-        raise InvalidConfigError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}.")
+    if key not in (*PRECISIONS, PLAIN_INT8):
+        raise InvalidConfigError(f"precision={precision!r} is not one of {', '.join((*PRECISIONS, PLAIN_INT8))}.")
     return key
 
 
@@ -127,7 +129,8 @@ class OpenVinoSettings:
     """How an OpenVINO model is compiled.
 
     Attributes:
-        precision: ``fp32``, ``bf16`` or ``int8`` (the graph must then be NNCF-quantized).
+        precision: ``fp32``, ``bf16`` or ``int8`` (the graph must then be NNCF-quantized; ``int8-plain``, a
+            build without the int8 guard, compiles as ``int8``).
         threads: ``INFERENCE_NUM_THREADS``; ``None``: one per physical core.
         performance_hint: ``LATENCY`` (one stream; our default, like the ONNX Runtime sessions),
             ``THROUGHPUT`` or ``CUMULATIVE_THROUGHPUT``.
@@ -141,7 +144,7 @@ class OpenVinoSettings:
     performance_hint: str = "LATENCY"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "precision", check_precision(self.precision))
+        object.__setattr__(self, "precision", check_precision(self.precision).removesuffix("-plain"))
         if self.performance_hint not in PERFORMANCE_HINTS:
             raise InvalidConfigError(
                 f"performance_hint={self.performance_hint!r} is not one of {', '.join(PERFORMANCE_HINTS)}."

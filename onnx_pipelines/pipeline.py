@@ -171,6 +171,7 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
                                     variant=variant or request.variant, runtime="openvino",
                                     precision=request.precision, **pipeline_kwargs)
         pipe.request = request
+        _name_guarded_nodes(pipe, artifact)
         return pipe
     spec, provider = request.task, request.provider
     ort_model = spec.load_ort_class().from_pretrained(
@@ -192,10 +193,16 @@ def open_pipeline(request: BuildRequest, artifact: Artifact, *, variant: str | N
     pipe.artifact = artifact
     pipe.request = request
     pipe.variant = variant or request.variant
-    guard = artifact.manifest.get("int8_guard")  # int8 guard (issue 11): say which nodes stayed fp32
-    pipe.int8_guard = guard
-    if isinstance(guard, dict) and guard.get("fp32_nodes"):
-        pipe.variant = f"{pipe.variant} ({len(guard['fp32_nodes'])} nodes fp32)"
+    _name_guarded_nodes(pipe, artifact)
     pipe.provider = provider
     pipe.runtime, pipe.precision = request.engine, request.precision
     return pipe
+
+
+def _name_guarded_nodes(pipe: Any, artifact: Artifact) -> None:
+    """int8 guard (issue 11; OpenVINO's NNCF int8 too): ``pipe.int8_guard`` and which nodes stayed fp32."""
+    guard = artifact.manifest.get("int8_guard")
+    pipe.int8_guard = guard
+    if isinstance(guard, dict) and guard.get("fp32_nodes"):
+        pipe.variant = f"{pipe.variant} ({len(guard['fp32_nodes'])} nodes fp32)"
+

@@ -105,14 +105,38 @@ def _fake_quant_weight(values: np.ndarray, op_type: str, config: Any) -> np.ndar
     symmetric = bool(config.weights_symmetric)
     reduce_range = bool(config.reduce_range)
     if op_type != "Gather" and config.per_channel and values.ndim == 2:
-        columns = []
-        for column in range(values.shape[1]):
-            zero_point, scale, quantized = quantize_data(values[:, column], qtype, symmetric, reduce_range)
-            columns.append((quantized.astype(np.float32) - np.float32(zero_point)) * np.float32(scale))
-        return np.stack(columns, axis=1).astype(np.float32)
+        return _fake_quant_columns(values, qtype, symmetric, reduce_range)
     zero_point, scale, quantized = quantize_data(values.ravel(), qtype, symmetric, reduce_range)
     restored = (quantized.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
     return restored.reshape(values.shape).astype(np.float32)
+
+
+def _fake_quant_columns(values: np.ndarray, qtype: int, symmetric: bool, reduce_range: bool) -> np.ndarray:
+    """Per-column (per output channel) rounding, vectorised: the arithmetic of onnxruntime's
+    ``quantize_data`` / ``compute_scale_zp`` / ``quantize_nparray`` for each column, in one pass over the matrix
+    instead of one call per column (equal to the column loop bit for bit; tested)."""
+    from onnxruntime.quantization.quant_utils import get_qmin_qmax_for_qType
+
+    qmin, qmax = get_qmin_qmax_for_qType(qtype, reduce_range, symmetric=symmetric)
+    full_min, full_max = get_qmin_qmax_for_qType(qtype, reduce_range=False, symmetric=False)
+    data = values.astype(np.float32)
+    rmin = np.minimum(data.min(axis=0), np.float32(0))
+    rmax = np.maximum(data.max(axis=0), np.float32(0))
+    if symmetric:
+        absmax = np.maximum(np.abs(rmin), np.abs(rmax))
+        rmin, rmax = -absmax, absmax
+    scale64 = (rmax.astype(np.float64) - rmin.astype(np.float64)) / (float(qmax) - float(qmin))
+    degenerate = scale64 < np.finfo(np.float32).tiny
+    if symmetric:
+        zero_point = np.full(rmin.shape, np.round((float(qmin) + float(qmax)) / 2.0))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zero_point = np.round(float(qmin) - rmin.astype(np.float64) / scale64)
+    zero_point = np.where(degenerate, 0.0, zero_point).astype(np.asarray(qmin).dtype).astype(np.float32)
+    scale = np.where(degenerate, 1.0, scale64).astype(np.float32)
+    quantized = np.clip((data / scale).round() + zero_point, float(full_min), float(full_max))
+    quantized = quantized.astype(np.asarray(qmin).dtype)
+    return ((quantized.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 def _onnx_qtype(quant_type: Any) -> int:

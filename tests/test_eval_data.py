@@ -359,3 +359,16 @@ def test_hub_name_offline_raises_dataset_error(tmp_path: Path) -> None:
     assert "Could not load 'someone/no-such-dataset' (config 'plain', split 'test')" in message
     assert "needs internet access" in message
     assert "pass a local data file" in message
+
+
+def test_loading_a_new_file_prints_no_progress_bar_of_datasets(tmp_path: Path,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """datasets draws 'Generating train split' the first time it reads a file: not ours to print."""
+    data = tmp_path / "fresh.jsonl"
+    data.write_text("".join(json.dumps({"text": f"row {i}", "label": 0}) + "\n" for i in range(5)))
+    assert not datasets.are_progress_bars_disabled()
+    rows = load_eval_dataset(data, columns=ColumnMapping(label=None), required=("text",))
+    assert len(rows) == 5
+    captured = capfd.readouterr()
+    assert "Generating" not in captured.err + captured.out
+    assert not datasets.are_progress_bars_disabled()  # restored for the caller's own use

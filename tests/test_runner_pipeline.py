@@ -63,25 +63,6 @@ def test_token_classification_on_openvino(conll_model: Path, artifact_cache: Pat
     np.testing.assert_allclose([e["score"] for e in got], [e["score"] for e in expected], atol=1e-4)
 
 
-def test_runtime_and_precision_are_resolved_before_any_build() -> None:
-    from onnx_pipelines.build_request import resolve_runtime
-    from onnx_pipelines.errors import InvalidConfigError
-    from onnx_pipelines.openvino_runner import has_bf16
-
-    assert resolve_runtime("onnxruntime", "int8", optimize="O2", quantize=None, provider="auto") == (
-        "onnxruntime", "int8", "dynamic")
-    assert resolve_runtime("ov", None, optimize=None, quantize=None, provider="cpu") == ("openvino", "fp32", None)
-    with pytest.raises(InvalidConfigError, match="runtime='openvino', precision='bf16'"):
-        resolve_runtime("onnxruntime", "bf16", optimize=None, quantize=None, provider="auto")
-    with pytest.raises(InvalidConfigError, match="plain fp32 export"):
-        resolve_runtime("openvino", "int8", optimize=None, quantize="dynamic", provider="auto")
-    with pytest.raises(InvalidConfigError, match="CPU"):
-        resolve_runtime("openvino", "fp32", optimize=None, quantize=None, provider="cuda")
-    if not has_bf16():
-        with pytest.raises(InvalidConfigError, match="AVX512-BF16"):
-            resolve_runtime("openvino", "bf16", optimize=None, quantize=None, provider="auto")
-
-
 @pytest.mark.slow
 def test_load_pipeline_runtime_openvino_resolves_once(bbc_model: Path, artifact_cache: Path, bbc_ort) -> None:
     from onnx_pipelines.build_request import BuildRequest

@@ -39,9 +39,10 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "openvino"),
                         help="what runs the exported graph: onnxruntime (default) or openvino (the [openvino] extra; "
                         "reads the plain fp32 export, so no --optimize/--quantize)")
-    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "int8"),
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "int8", "int8-plain"),
                         help="fp32, bf16 (openvino, CPUs with AVX512-BF16/AMX) or int8 (onnxruntime: dynamic "
-                        "unless --quantize; openvino: NNCF on --calibration-data)")
+                        "unless --quantize; openvino: NNCF on --calibration-data, with the int8 guard); "
+                        "int8-plain: the same int8 without the guard")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="ONNX Runtime intra-op threads (default: one per physical core)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",

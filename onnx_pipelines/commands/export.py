@@ -126,7 +126,7 @@ def _build_recipe(args: argparse.Namespace) -> int:
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)
     if args.explain and request.quantize is not None:
-        from onnx_pipelines.int8_guard import artifact_sensitivity
+        from onnx_pipelines.guard_report import artifact_sensitivity
 
         print(artifact_sensitivity(artifact.path))
     return 0
@@ -152,7 +152,7 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
     task = named_task or infer_task(source.config())
     runtime, precision = getattr(args, "runtime", "onnxruntime"), getattr(args, "precision", None)
     static = (quantize is not None and quantize.lower().startswith("static")) or (
-        runtime == "openvino" and precision == "int8")
+        runtime == "openvino" and str(precision).startswith("int8"))
     request = resolve_build_request(
         task, source, optimize=optimize, quantize=quantize, provider=args.provider, intra_op_threads=args.threads,
         runtime=runtime, precision=precision,
@@ -163,8 +163,8 @@ def _build(args: argparse.Namespace, model: str, task_name: str | None, optimize
     if args.output:
         copy_folder_atomically(artifact.path, args.output)
     _report(artifact, args)
-    if getattr(args, "explain", False) and request.quantize is not None:
-        from onnx_pipelines.int8_guard import artifact_sensitivity
+    if getattr(args, "explain", False) and "int8_guard" in artifact.manifest:  # ORT int8, or OpenVINO's NNCF int8
+        from onnx_pipelines.guard_report import artifact_sensitivity
 
         print(artifact_sensitivity(artifact.path))
     return 0

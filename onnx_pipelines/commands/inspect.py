@@ -44,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.to_text())
         if guard and not args.sensitivity:  # --sensitivity prints the same line above its table
-            from onnx_pipelines.int8_guard import manifest_summary
+            from onnx_pipelines.guard_report import manifest_summary
 
             print(manifest_summary(guard))
     if args.sensitivity:
-        from onnx_pipelines.int8_guard import artifact_sensitivity
+        from onnx_pipelines.guard_report import artifact_sensitivity
 
         print(artifact_sensitivity(folder))
     return 0 if report.valid else 1

@@ -82,7 +82,7 @@ DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
 def variant_precision(variant: Variant) -> str:
     """The precision class of a named variant (one of :data:`PRECISIONS`)."""
     if variant.runtime == "openvino":  # OpenVINO's f32 is exact fp32; bf16 and NNCF int8 are what they say
-        return variant.precision or "fp32"
+        return (variant.precision or "fp32").removesuffix("-plain")
     if variant.quantize is not None:
         return "int8"
     return OPTIMIZATION_PRECISION.get(variant.optimize or "", "fp32")

@@ -55,7 +55,7 @@ def connect(address: str | None = None) -> Any:
     if address is not None and address not in ("auto", "local"):
         _check_reachable(address, where)
     try:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise EngineUnavailableError(
             f"Could not connect to the Ray cluster at {where}: {e}. Start the cluster (ray start --head) or fix the "
@@ -100,6 +100,7 @@ def run_shards(worker_class: type, constructor_args: tuple[Any, ...], shards: Se
     ray = connect(address)
     if not shards:
         return
+    quiet_ray_data(ray)
     items = [{"index": s.index, "start": s.start, "stop": s.stop} for s in shards]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     results = dataset.map_batches(
@@ -111,6 +112,21 @@ def run_shards(worker_class: type, constructor_args: tuple[Any, ...], shards: Se
     )
     for row in results.iter_rows():
         yield {key: _python(value) for key, value in row.items()}
+
+
+def quiet_ray_data(ray: Any) -> None:
+    """Ray Data's own progress output off the terminal: our jobs report progress per shard themselves, and
+    Ray Data's progress lines (logged, not drawn, when stderr is no terminal) and start-up notices would bury
+    them. Its errors still reach stderr; everything it logs still goes to Ray's session log files."""
+    import logging
+    import sys
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    for handler in logging.getLogger("ray.data").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout):
+            handler.setLevel(logging.ERROR)
 
 
 def _python(value: Any) -> Any:
