@@ -1,9 +1,10 @@
 """``tune``: search build recipes, judge them with the parity evaluator, time them, save the winner as a recipe.
 
-:func:`tune` runs the search (:mod:`~onnx_pipelines.tuning.search`) over a space of candidates
-(:mod:`~onnx_pipelines.tuning.space`), timing each beside PyTorch (:mod:`~onnx_pipelines.tuning.timing`);
-:class:`TuneResult` (:mod:`~onnx_pipelines.tuning.result`) holds what it found and renders it
-(:mod:`~onnx_pipelines.tuning.render`). ``onnx-pipelines tune`` is the command line.
+:func:`tune` (:mod:`~onnx_pipelines.tuning.search`) searches a space of candidates
+(:mod:`~onnx_pipelines.tuning.space`), step by step in a :class:`~onnx_pipelines.tuning.run.TuneRun`, timing
+each beside PyTorch (:mod:`~onnx_pipelines.tuning.timing`); :class:`TuneResult`
+(:mod:`~onnx_pipelines.tuning.result`) holds what it found and renders it (:mod:`~onnx_pipelines.tuning.render`).
+``onnx-pipelines tune`` is the command line.
 """
 
 from onnx_pipelines.tuning.result import CandidateOutcome, SplitScore, TuneResult
