@@ -99,15 +99,15 @@ def test_bad_inputs_are_clear_errors(bbc_fp32, inputs, message):
         bbc_fp32(inputs)
 
 
-def test_second_load_reuses_the_cache(bbc_model, tmp_path, monkeypatch):
+def test_second_load_reuses_the_cache(tiny_classifier, tmp_path, monkeypatch):
     exports = []
     real_export = artifacts_module.export_model
     monkeypatch.setattr(artifacts_module, "export_model", lambda *a, **k: exports.append(1) or real_export(*a, **k))
     started = time.perf_counter()
-    first = load_pipeline("text-classification", bbc_model, optimize="O2", cache_dir=tmp_path)
+    first = load_pipeline("text-classification", tiny_classifier, optimize="O2", cache_dir=tmp_path)
     first_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    second = load_pipeline("text-classification", bbc_model, optimize="O2", cache_dir=tmp_path)
+    second = load_pipeline("text-classification", tiny_classifier, optimize="O2", cache_dir=tmp_path)
     second_seconds = time.perf_counter() - started
     assert len(exports) == 1
     assert not second.artifact.built and second.artifact.path == first.artifact.path
