@@ -7,7 +7,8 @@ each beside PyTorch (:mod:`~onnx_pipelines.tuning.timing`); :class:`TuneResult`
 ``onnx-pipelines tune`` is the command line.
 """
 
-from onnx_pipelines.tuning.result import CandidateOutcome, SplitScore, TuneResult
+from onnx_pipelines.tuning.report import TuneResult
+from onnx_pipelines.tuning.result import CandidateOutcome, SplitScore
 from onnx_pipelines.tuning.search import tune
 from onnx_pipelines.tuning.space import SPACES, TuneCandidate, parse_candidate, search_space
 from onnx_pipelines.tuning.timing import TimingSettings

@@ -1,4 +1,5 @@
-"""Renderings of a :class:`~onnx_pipelines.tuning.result.TuneResult`: Markdown, HTML, and the Pareto plot (PNG)."""
+"""Renderings of a tune run's results (:class:`~onnx_pipelines.tuning.result.TuneResults`): Markdown, HTML,
+and the Pareto plot (PNG)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from onnx_pipelines.tuning.result import TuneResult
+    from onnx_pipelines.tuning.result import TuneResults
 
 HEADER = ["candidate", "tuning agreement", "tuning Δ pts", "held-out agreement", "held-out Δ pts",
           "batch-1 ms", "× PyTorch b1", "× PyTorch batch", "texts/s batch", "fp32 nodes", "verdict"]
@@ -36,7 +37,7 @@ def _verdict(row: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def table_rows(result: TuneResult) -> list[list[str]]:
+def table_rows(result: TuneResults) -> list[list[str]]:
     """The cells of the candidates table, fastest first (by batch-1 speed-up)."""
     rows = sorted(result.rows(), key=lambda r: -(r["speedup_b1"] or 0.0))
     return [[r["candidate"], _num(r["tuning_agreement"], ".4f"), _num(r["tuning_delta_points"], "+.2f"),
@@ -45,7 +46,7 @@ def table_rows(result: TuneResult) -> list[list[str]]:
              str(r["fp32_nodes"]), _verdict(r)] for r in rows]
 
 
-def headline(result: TuneResult) -> str:
+def headline(result: TuneResults) -> str:
     """One line: the winner and its numbers, or that nothing met the bounds."""
     bounds = result.bounds
     if result.winner is None:
@@ -56,7 +57,7 @@ def headline(result: TuneResult) -> str:
     return f"tune: {winner.name} ({winner.variant}), {speed}, meets the bounds on the tuning and held-out splits"
 
 
-def _header_lines(result: TuneResult) -> list[str]:
+def _header_lines(result: TuneResults) -> list[str]:
     timing = next((c.timing for c in result.candidates if c.timing), None)
     settings = (timing or {}).get("settings") or {}
     machine = result.machine
@@ -78,7 +79,7 @@ def _header_lines(result: TuneResult) -> list[str]:
     return lines
 
 
-def render_markdown(result: TuneResult) -> str:
+def render_markdown(result: TuneResults) -> str:
     """``tune.md``: the headline, the setup, the candidates table, and the notes."""
     lines = [f"# {headline(result)}", "", *_header_lines(result), "", "| " + " | ".join(HEADER) + " |",
              "|" + "---|" * len(HEADER)]
@@ -93,8 +94,8 @@ def render_markdown(result: TuneResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def html_table(result: TuneResult) -> str:
-    """The candidates table as an HTML fragment (what Jupyter shows for a :class:`TuneResult`)."""
+def html_table(result: TuneResults) -> str:
+    """The candidates table as an HTML fragment (what Jupyter shows for a tune result)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in HEADER)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell.replace('**', ''))}</td>" for cell in row) + "</tr>"
                    for row in table_rows(result))
@@ -102,7 +103,7 @@ def html_table(result: TuneResult) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def render_html(result: TuneResult, plot_png: bytes | None = None) -> str:
+def render_html(result: TuneResults, plot_png: bytes | None = None) -> str:
     """``tune.html``: a self-contained page (the plot embedded when given or when matplotlib is installed)."""
     png = plot_png if plot_png is not None else pareto_png(result)
     parts = [html_table(result), "<ul>" + "".join(f"<li>{escape(line[2:])}</li>" for line in _header_lines(result))
@@ -116,7 +117,7 @@ def render_html(result: TuneResult, plot_png: bytes | None = None) -> str:
             f"{''.join(parts)}</body></html>\n")
 
 
-def pareto_png(result: TuneResult) -> bytes | None:
+def pareto_png(result: TuneResults) -> bytes | None:
     """Speed-up at batch 1 against the tuning metric drop (left; the Pareto front joined, the winner ringed) and
     against the disagreement with PyTorch (right), each with its bound; ``None`` without matplotlib (the
     ``[plot]`` extra) or without timed candidates."""
@@ -161,7 +162,7 @@ def pareto_png(result: TuneResult) -> bytes | None:
     return buffer.getvalue()
 
 
-def write_outputs(result: TuneResult, out_dir: Path) -> dict[str, Path]:
+def write_outputs(result: TuneResults, out_dir: Path) -> dict[str, Path]:
     """Write ``tune.json``, ``tune.md``, ``tune.html`` and ``tune.png`` (when matplotlib is installed)."""
     from onnx_pipelines.recipes import write_text_atomically
 

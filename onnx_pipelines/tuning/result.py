@@ -1,6 +1,7 @@
 """What ``tune`` found, as data: one outcome per candidate, the Pareto front and the winner; JSON in and out.
 
-Rendering (Markdown, HTML, the plot) lives in :mod:`onnx_pipelines.tuning.render`; this module only holds and
+Rendering (Markdown, HTML, the plot) lives in :mod:`onnx_pipelines.tuning.render` and
+:mod:`onnx_pipelines.tuning.report`; this module only holds and
 converts the numbers (``to_dict`` / ``from_dict``, ``to_pandas``).
 """
 
@@ -95,8 +96,9 @@ class CandidateOutcome:
 
 
 @dataclass(frozen=True)
-class TuneResult:
-    """The result of :func:`~onnx_pipelines.tuning.tune`.
+class TuneResults:
+    """What :func:`~onnx_pipelines.tuning.tune` found (data and JSON; :class:`~onnx_pipelines.tuning.report.TuneResult`
+    adds the renderings).
 
     Attributes:
         task: The task tuned.
@@ -164,16 +166,16 @@ class TuneResult:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TuneResult:
+    def from_dict(cls, data: Mapping[str, Any]) -> TuneResults:
         fields = {k: v for k, v in data.items() if k not in ("format", "pareto_front")}
         return cls(**{**fields, "candidates": [CandidateOutcome.from_dict(c) for c in data["candidates"]]})
 
     @classmethod
-    def read_json(cls, path: str | Path) -> TuneResult:
+    def read_json(cls, path: str | Path) -> TuneResults:
         """Load a ``tune.json``."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    def with_outcome(self, outcome: CandidateOutcome) -> TuneResult:
+    def with_outcome(self, outcome: CandidateOutcome) -> TuneResults:
         """A copy with ``outcome`` replacing the candidate of the same name."""
         return replace(self, candidates=[outcome if c.name == outcome.name else c for c in self.candidates])
 
@@ -204,21 +206,6 @@ class TuneResult:
         import pandas as pd
 
         return pd.DataFrame(self.rows()).set_index("candidate")
-
-    def to_markdown(self) -> str:
-        from onnx_pipelines.tuning.render import render_markdown
-
-        return render_markdown(self)
-
-    def to_html(self) -> str:
-        from onnx_pipelines.tuning.render import render_html
-
-        return render_html(self)
-
-    def _repr_html_(self) -> str:
-        from onnx_pipelines.tuning.render import html_table
-
-        return html_table(self)
 
 
 def _loss(outcome: CandidateOutcome) -> float:

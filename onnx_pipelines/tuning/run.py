@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from onnx_pipelines.errors import DatasetError, InvalidConfigError
 from onnx_pipelines.recipes import save_recipe, write_text_atomically
-from onnx_pipelines.tuning.result import CandidateOutcome, SplitScore, TuneResult
+from onnx_pipelines.tuning.report import TuneResult
+from onnx_pipelines.tuning.result import CandidateOutcome, SplitScore
 from onnx_pipelines.tuning.space import TuneCandidate
 from onnx_pipelines.tuning.timing import PairTimer, TimingSettings
 

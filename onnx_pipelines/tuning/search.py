@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from onnx_pipelines.errors import InvalidConfigError, TuneError
-from onnx_pipelines.tuning.result import CandidateOutcome, TuneResult
+from onnx_pipelines.tuning.report import TuneResult
+from onnx_pipelines.tuning.result import CandidateOutcome
 from onnx_pipelines.tuning.run import TuneRun
 from onnx_pipelines.tuning.space import search_space
 from onnx_pipelines.tuning.timing import TimingSettings
