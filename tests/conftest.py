@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.session_cache import session_cache
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 BBC_MODEL = SHARED / "models" / "bbc-news-minilm"
@@ -92,8 +94,9 @@ def bbc_test_rows(bbc_test_file: Path) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def artifact_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One artifact cache for the whole run, so each real export happens once per session."""
-    return tmp_path_factory.mktemp("artifact-cache")
+    """One artifact cache for the whole run, so each real export happens once per session: every module that
+    names a cache of its own (``session_cache``) gets this same folder."""
+    return session_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +121,7 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory, bbc_model: Path) -
 @pytest.fixture(scope="session")
 def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The artifact cache of the tests/test_tasks_* modules; docs/tasks.md's examples reuse it."""
-    return tmp_path_factory.getbasetemp() / "tasks-cache"
+    return session_cache(tmp_path_factory)
 
 
 def seeded_head(tmp_path_factory: pytest.TempPathFactory, minilm: Path, name: str, head_class: str,

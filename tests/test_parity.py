@@ -12,6 +12,7 @@ import pytest
 from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.parity import CalibrationSettings, ParityReport, evaluate_parity
 from onnx_pipelines.parity.report import SCHEMA_VERSION
+from tests.session_cache import session_cache
 
 BBC_ROWS = 448
 BBC_VARIANTS = "fp32,O2,O2+int8-dynamic,int8-static"
@@ -26,7 +27,7 @@ except ImportError:
 
 def parity_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One artifact cache for every parity test module of the session (exports are built once)."""
-    return tmp_path_factory.getbasetemp() / "parity-cache"
+    return session_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

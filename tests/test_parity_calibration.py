@@ -11,6 +11,7 @@ from datasets import Dataset
 from onnx_pipelines.errors import DatasetError, InvalidConfigError
 from onnx_pipelines.eval_data import ColumnMapping
 from onnx_pipelines.parity.calibration import CalibrationSettings, choose_calibration_texts
+from tests.session_cache import session_cache
 
 POOL = Dataset.from_dict({"text": [f"article number {i}" for i in range(20)]})
 
@@ -63,7 +64,7 @@ def test_mask_bias_ops_stay_float_only_in_unfused_graphs(shared_dir: Path,
     from onnx_pipelines.quantize import annotate_types, mask_only_op_types
 
     operators = AutoQuantizationConfig.avx512_vnni(is_static=True).operators_to_quantize
-    cache = tmp_path_factory.getbasetemp() / "parity-cache"
+    cache = session_cache(tmp_path_factory)
     work = tmp_path_factory.mktemp("annotated")
     found = {}
     for level in (None, "O2"):

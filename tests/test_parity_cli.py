@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from onnx_pipelines.cli import main
+from tests.session_cache import session_cache
 
 
 def parity_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The artifact cache shared with tests/test_parity.py (same session, same folder)."""
-    return tmp_path_factory.getbasetemp() / "parity-cache"
+    return session_cache(tmp_path_factory)
 
 
 def perturbed_copy(src: Path, dst: Path, kind: str, model_file: str = "model.onnx") -> Path:

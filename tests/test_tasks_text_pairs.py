@@ -17,6 +17,7 @@ from onnx_pipelines.cli import main
 from onnx_pipelines.errors import InvalidInputError
 from onnx_pipelines.pipeline import load_pipeline
 from onnx_pipelines.pipelines.base import raw_outputs
+from tests.session_cache import session_cache
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BBC = SHARED / "models" / "bbc-news-minilm"
@@ -29,7 +30,7 @@ PAIRS = [
 
 @pytest.fixture(scope="session")
 def tasks_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "tasks-cache"
+    return session_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
