@@ -17,7 +17,8 @@ came from, with a manifest naming runtime, precision, the parent artifact and th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -149,20 +150,39 @@ def quantize_openvino(onnx_path: Path, out_dir: Path, samples: Sequence[dict[str
     preset = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}
     scope = nncf.IgnoredScope(names=list(settings.ignored), validate=True) if settings.ignored else None
     try:
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(list(samples), feed),
-            preset=preset[settings.preset],
-            model_type=nncf.ModelType.TRANSFORMER,
-            subset_size=len(samples),
-            fast_bias_correction=settings.fast_bias_correction,
-            ignored_scope=scope,
-        )
+        with _nncf_quiet(nncf):
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(list(samples), feed),
+                preset=preset[settings.preset],
+                model_type=nncf.ModelType.TRANSFORMER,
+                subset_size=len(samples),
+                fast_bias_correction=settings.fast_bias_correction,
+                ignored_scope=scope,
+            )
     except nncf.ValidationError as e:  # ignored names not in the graph
         raise InvalidConfigError(f"NNCF refused the ignored scope {list(settings.ignored)}: {e}") from e
     out = out_dir / OPENVINO_INT8_FILE
     openvino.save_model(quantized, str(out), compress_to_fp16=False)
     return out
+
+
+@contextmanager
+def _nncf_quiet(nncf: Any) -> Iterator[None]:
+    """NNCF draws its own progress bars (rich, on stdout) and logs INFO lines to stdout: our commands print
+    results on stdout and their own progress on stderr, so NNCF's output is dropped for the call (its warnings
+    and errors still reach the log)."""
+    import io
+    import logging
+    from contextlib import redirect_stdout
+
+    level = logging.getLogger("nncf").level
+    nncf.set_log_level(logging.WARNING)
+    try:
+        with redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        nncf.set_log_level(level or logging.INFO)
 
 
 def build_openvino_int8(parent: Artifact, texts: Sequence[str], settings: NncfSettings | None = None,

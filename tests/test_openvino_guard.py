@@ -150,3 +150,13 @@ def test_int8_plain_opts_out_of_the_guard(tiny_classifier: Path, tiny_plain, tra
     # On ONNX Runtime the same word means the plain dynamic recipe.
     ort = resolve_build_request("text-classification", tiny_classifier, precision="int8-plain")
     assert ort.variant == "int8-dynamic-plain" and ort.quantize is not None and not ort.quantize.guard
+
+
+def test_an_nncf_build_prints_nothing_of_nncf(tiny_classifier: Path, train_texts, tmp_path: Path,
+                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """NNCF draws progress bars and logs INFO lines on stdout, where our commands print their results."""
+    pipe = _tiny_openvino_int8(tiny_classifier, train_texts[:4], tmp_path / "cache", precision="int8-plain")
+    assert pipe.precision == "int8"
+    captured = capfd.readouterr()
+    for noise in ("Statistics collection", "Applying", "INFO:nncf"):
+        assert noise not in captured.out and noise not in captured.err
