@@ -3,12 +3,14 @@
 Candidates (default): ``local`` with 2 ONNX Runtime threads, ``ray-1x2`` (one actor, 2 CPUs) and ``ray-2x1``
 (two actors, 1 CPU each), on the BBC News corpus (train + test, 2,225 articles) and on a 100,000-row set
 made by repeating it. Each candidate is one ``onnx-pipelines predict-dataset`` process (its own fresh
-local Ray for the Ray ones); its peak RSS is sampled every 0.2 s over the whole process tree (driver, Ray
-workers and raylet included), and its throughput read from the manifest: wall rows/s, and rows per
-worker-second while predicting (which, with the wall time, gives the start-up and driver overhead).
+local Ray for the Ray ones); its peak RSS, and the anonymous part of it (``RssAnon``: heap and arrays, what a
+leak grows; the rest is file-backed, e.g. the memory-mapped Arrow input), is sampled every 0.2 s over the whole
+process tree (driver, Ray workers and raylet included), and its throughput read from the manifest: wall
+rows/s, and rows per worker-second while predicting (which, with the wall time, gives the start-up and driver
+overhead).
 
-    nice -n 10 python benchmarks/scale.py --sets bbc --max-length 128
-    nice -n 10 python benchmarks/scale.py --sets 100k --candidates local --max-length 128
+    nice -n -10 python benchmarks/scale.py --sets bbc --max-length 64
+    nice -n -10 python benchmarks/scale.py --sets 100k --candidates local --max-length 16
 
 Writes ``--work/results.json`` and prints a Markdown table.
 """
@@ -64,11 +66,11 @@ def run_candidate(name: str, data: Path, args: argparse.Namespace) -> dict:
     env.pop("RAY_ADDRESS", None)
     started = time.perf_counter()
     process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, samples = 0, []
+    peak, peak_anon, samples = 0, 0, []
     while process.poll() is None:
-        rss = _tree_rss(process)
-        peak = max(peak, rss)
-        samples.append((round(time.perf_counter() - started, 1), rss))
+        rss, anon = _tree_rss(process)
+        peak, peak_anon = max(peak, rss), max(peak_anon, anon)
+        samples.append((round(time.perf_counter() - started, 1), rss, anon))
         time.sleep(0.2)
     stdout, stderr = process.communicate()
     if process.returncode != 0:
@@ -78,22 +80,33 @@ def run_candidate(name: str, data: Path, args: argparse.Namespace) -> dict:
     return {"candidate": name, "set": data.stem, "rows": last["rows"], "wall_s": wall,
             "job_s": last["seconds"], "rows_per_s": last["rows_per_second"],
             "rows_per_worker_s": last["rows_per_worker_second"], "worker_busy_s": last["worker_busy_seconds"],
-            "peak_rss_mb": round(peak / 2**20), "rss_samples": samples[:: max(1, len(samples) // 200)],
+            "peak_rss_mb": round(peak / 2**20), "peak_anon_mb": round(peak_anon / 2**20),
+            "rss_samples": samples[:: max(1, len(samples) // 200)],
             "stdout": stdout.strip()}
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
+def _tree_rss(process: psutil.Process) -> tuple[int, int]:
+    """RSS of the process tree, and its anonymous part (heap, arrays: what a leak grows). The rest is file-backed
+    pages: the memory-mapped Arrow input and the loaded libraries, which the kernel can drop at any time."""
+    total = anon = 0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for member in members:
         try:
             total += member.memory_info().rss
-        except psutil.Error:
+            anon += _rss_anon(member.pid)
+        except (psutil.Error, OSError):
             continue
-    return total
+    return total, anon
+
+
+def _rss_anon(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def main() -> None:
@@ -116,11 +129,11 @@ def main() -> None:
             results.append(run_candidate(name, data, args))
             results[-1]["load_before"] = round(os.getloadavg()[0], 1)
             (args.work / "results.json").write_text(json.dumps(results, indent=2))
-    print("| set | candidate | rows | job s | rows/s | rows per worker-s | peak RSS MB |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| set | candidate | rows | job s | rows/s | rows per worker-s | peak RSS MB | peak anonymous RSS MB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(f"| {r['set']} | {r['candidate']} | {r['rows']} | {r['job_s']} | {r['rows_per_s']} | "
-              f"{r['rows_per_worker_s']} | {r['peak_rss_mb']} |")
+              f"{r['rows_per_worker_s']} | {r['peak_rss_mb']} | {r['peak_anon_mb']} |")
 
 
 if __name__ == "__main__":
