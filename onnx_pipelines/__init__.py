@@ -33,8 +33,7 @@ from onnx_pipelines.runtime import RuntimeSettings, resolve_provider
 from onnx_pipelines.support_check import SupportReport, check_model
 from onnx_pipelines.tasks import TaskSpec, get_task, supported_tasks
 from onnx_pipelines.tuning import TuneResult, tune
-
-__version__ = "0.1.0"
+from onnx_pipelines.versions import __version__
 
 __all__ = [
     "Artifact",

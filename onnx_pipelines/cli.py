@@ -13,9 +13,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from onnx_pipelines import __version__
 from onnx_pipelines.errors import OnnxPipelinesError
 from onnx_pipelines.quiet import NOISE_LOGGER, third_party_quiet
+from onnx_pipelines.versions import __version__
 
 #: Modules that each add one subcommand, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+#: This library's version (``onnx_pipelines.__version__``; pyproject.toml says the same). It lives here, at
+#: the bottom of the import graph, so reports and the CLI read it without importing the whole package.
+__version__ = "0.1.0"
+
 #: Libraries whose versions change what an export, optimization or quantization produces (cache keys).
 BUILD_LIBRARIES: tuple[str, ...] = (
     "optimum", "optimum-onnx", "onnxruntime", "onnxruntime-gpu", "onnx", "transformers", "torch",

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from onnx_pipelines import __version__
 from onnx_pipelines.build_request import BuildRequest
 from onnx_pipelines.cache import Artifact
 from onnx_pipelines.config import Variant
@@ -52,6 +51,7 @@ from onnx_pipelines.parity.scoring import agreement, build_checks, load_metrics,
 from onnx_pipelines.parity.thresholds import Check, Thresholds, graph_precision, resolve_thresholds, variant_precision
 from onnx_pipelines.parity.variants import VariantSpec
 from onnx_pipelines.session_runner import ModelRunner, TorchRunner, open_runner
+from onnx_pipelines.versions import __version__
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from onnx_pipelines import __version__
 from onnx_pipelines.errors import OnnxPipelinesError
 from onnx_pipelines.serving.batcher import Batcher
 from onnx_pipelines.serving.metrics import ServingMetrics
@@ -37,7 +36,7 @@ from onnx_pipelines.serving.tasks import get_endpoint
 from onnx_pipelines.serving.tei_routes import TEI_PATHS, add_tei_routes
 from onnx_pipelines.serving.tokens import TokenCounter
 from onnx_pipelines.tasks import get_task
-from onnx_pipelines.versions import library_versions
+from onnx_pipelines.versions import __version__, library_versions
 
 #: A pipeline call that succeeded this recently proves health without running the probe again.
 _RECENT_SUCCESS_S = 5.0
