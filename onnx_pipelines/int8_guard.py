@@ -223,24 +223,62 @@ def guard_int8_build(task: TaskSpec, parent_model: Path, int8_model: Path, folde
     def passes(kept: set[str]) -> bool:
         return evaluate(all_names - kept).passed
 
-    start, builds, last = 1, 0, plain
+    path, report, tried = repair(session, ranked, passes, requantize, started=started, simulated=simulated,
+                                 common=common, widen=lambda size: size + max(1, size // 2), label="int8 guard")
+    if report is not None:
+        assert path is not None
+        return path, report
+    raise QuantizationAccuracyError(_refusal(task, session.bound, plain, ranked, tried, settings))
+
+
+def repair(session: GuardSession, ranked: Sequence[NodeSensitivity], passes: Callable[[set[str]], bool],
+           requantize: Requantize, *, started: float, simulated: Measurement, common: dict[str, Any],
+           widen: Callable[[int], int], label: str,
+           fallback: Callable[[int], list[str] | None] | None = None,
+           ) -> tuple[Path | None, GuardReport | None, list[tuple[tuple[str, ...], Measurement]]]:
+    """The repair loop both guards share: plan a fallback set in simulation, re-quantize for real, measure;
+    after a real miss try a larger set (``widen(size)`` nodes at least), at most :data:`MAX_REPAIR_BUILDS` times.
+
+    Args:
+        session: The guard session (measures the real graphs).
+        ranked: The ranked nodes, worst first.
+        passes: Whether the probe meets the bound with the given nodes kept in fp32.
+        requantize: Builds the int8 graph with the given nodes kept in fp32.
+        started: When the guard started (for the report's seconds).
+        simulated: The probe's measurement with every node quantized.
+        common: The report fields both outcomes share.
+        widen: The least size of the next set after a real miss of one of ``size`` nodes.
+        label: How log lines name the guard.
+        fallback: When the simulation finds no larger passing set, a set to try anyway (given the least size);
+            a set no larger than the last one tried ends the loop.
+
+    Returns:
+        ``(path, report, tried)``: the kept graph and its report, or ``(None, None, tried)`` with every real
+        attempt when none passed.
+    """
+    start, builds = 1, 0
     tried: list[tuple[tuple[str, ...], Measurement]] = []
     while builds < MAX_REPAIR_BUILDS:
         kept = plan_fallback(ranked, passes, start=start, max_mac_fraction=MAX_FP32_MAC_FRACTION)
+        if fallback is not None:
+            if kept is None and start > 1 and start - 1 < len(ranked):
+                kept = fallback(start)
+            if kept is not None and tried and set(kept) <= set(tried[-1][0]):
+                break
         if kept is None:
             break
         path = requantize(kept)
         builds += 1
         last = session.measure_graph(path)
         tried.append((tuple(kept), last))
-        logger.info("int8 guard: %d node(s) in fp32 -> %s", len(kept), last.summary())
+        logger.info("%s: %d node(s) in fp32 -> %s", label, len(kept), last.summary())
         if last.passed:
             return path, GuardReport(final=last, fp32_nodes=tuple(kept),
                                      fp32_mac_fraction=fp32_mac_fraction(ranked, kept),
                                      seconds=time.perf_counter() - started, repair_builds=builds,
-                                     sensitivity=tuple(ranked), simulated_plain=simulated, **common)
-        start = len(kept) + max(1, len(kept) // 2)
-    raise QuantizationAccuracyError(_refusal(task, session.bound, plain, ranked, tried, settings))
+                                     sensitivity=tuple(ranked), simulated_plain=simulated, **common), tried
+        start = widen(len(kept))
+    return None, None, tried
 
 
 def _refusal(task: TaskSpec, bound: GuardBound, plain: Measurement, ranked: Sequence[NodeSensitivity],

@@ -28,13 +28,8 @@ from typing import Any
 from onnx_pipelines.errors import QuantizationAccuracyError
 from onnx_pipelines.guard_bounds import GuardBound
 from onnx_pipelines.guard_measures import Measurement
-from onnx_pipelines.int8_guard import (
-    MAX_FP32_MAC_FRACTION,
-    MAX_REPAIR_BUILDS,
-    GuardReport,
-    GuardSession,
-)
-from onnx_pipelines.mixed_precision import fp32_mac_fraction, plan_fallback
+from onnx_pipelines.int8_guard import MAX_FP32_MAC_FRACTION, GuardReport, GuardSession, repair
+from onnx_pipelines.mixed_precision import fp32_mac_fraction
 from onnx_pipelines.sensitivity import NodeSensitivity
 from onnx_pipelines.tasks import TaskSpec
 
@@ -189,26 +184,14 @@ def guard_openvino_build(task: TaskSpec, parent_model: Path, ir_path: Path, fold
     def passes(kept: set[str]) -> bool:
         return evaluate(all_names - kept).passed
 
-    start, builds = 1, 0
-    tried: list[tuple[tuple[str, ...], Measurement]] = []
-    while builds < MAX_REPAIR_BUILDS:
-        kept = plan_fallback(ranked, passes, start=start, max_mac_fraction=MAX_FP32_MAC_FRACTION)
-        if kept is None and start > 1 and start - 1 < len(ranked):
-            # The simulation has no larger passing set: fall back to the ranking alone, as far as the budget goes.
-            kept = _largest_prefix(ranked, start)
-        if kept is None or (tried and set(kept) <= set(tried[-1][0])):
-            break
-        path = requantize([*already_ignored, *kept])
-        builds += 1
-        last = session.measure_graph(path)
-        tried.append((tuple(kept), last))
-        logger.info("OpenVINO int8 guard: %d node(s) in fp32 -> %s", len(kept), last.summary())
-        if last.passed:
-            return path, GuardReport(final=last, fp32_nodes=tuple(kept),
-                                     fp32_mac_fraction=fp32_mac_fraction(ranked, kept),
-                                     seconds=time.perf_counter() - started, repair_builds=builds,
-                                     sensitivity=tuple(ranked), simulated_plain=simulated, **common)
-        start = 2 * len(kept)  # NNCF's ranges differ from the probe's: widen faster than the ORT guard
+    # NNCF's ranges differ from the probe's: widen faster than the ORT guard after a real miss, and when the
+    # simulation has no larger passing set, fall back to the ranking alone, as far as the budget goes.
+    path, report, tried = repair(session, ranked, passes, lambda kept: requantize([*already_ignored, *kept]),
+                                 started=started, simulated=simulated, common=common, widen=lambda size: 2 * size,
+                                 label="OpenVINO int8 guard", fallback=lambda size: _largest_prefix(ranked, size))
+    if report is not None:
+        assert path is not None
+        return path, report
     raise QuantizationAccuracyError(_refusal(task, session.bound, plain, ranked, tried))
 
 
